@@ -28,7 +28,8 @@ import threading
 import warnings
 import weakref
 from collections.abc import Callable, Hashable, Iterable
-from inspect import iscoroutinefunction
+# asgiref's version also honours its markcoroutinefunction() before Python 3.12.
+from asgiref.sync import iscoroutinefunction
 from types import MethodType
 from typing import Any, TypeVar
 
@@ -267,7 +268,9 @@ class _SignalCore:
             with self.lock:
                 self._clear_dead_receivers()
         if not self.use_caching:
-            return self._filter(self._current_snapshot(), sender)
+            snapshot = self._snapshot or self._current_snapshot()
+            # Most signals have no sender-specific receivers: skip the filter.
+            return self._filter(snapshot, sender) if snapshot[1] else snapshot[0]
         cached = self.sender_receivers_cache.get(id(sender))
         if cached is not None and cached[0]() is sender:
             return cached[1]
@@ -303,14 +306,47 @@ class _SignalCore:
         if entry is not None and entry[0] is sender_ref:
             cache.pop(sender_ref.key, None)
 
+    def _nobody_listens(self, sender: object) -> bool:
+        """Whether the cache already knows ``sender`` has no receivers.
+
+        Like Django's ``NO_RECEIVERS`` check, this answers before
+        ``_live_receivers`` is called.
+        """
+        if not self.use_caching:
+            return False
+        cached = self.sender_receivers_cache.get(id(sender))
+        return cached is not None and not cached[1] and cached[0]() is sender
+
     def _live_receivers(self, sender: object) -> tuple[list[Receiver], list[Receiver]]:
         """The live receivers for ``sender``: ``(sync_receivers, async_receivers)``."""
+        # The cache hit of _records_for(sender), inlined: every send with
+        # use_caching=True (all of Django's model signals) comes here.
+        cached = (
+            self.sender_receivers_cache.get(id(sender))
+            if self.use_caching and not self._dead_receivers
+            else None
+        )
+        if cached is not None and cached[0]() is sender:
+            records = cached[1]
+        else:
+            records = self._records_for(sender)
         sync_receivers: list[Receiver] = []
         async_receivers: list[Receiver] = []
-        for record in self._records_for(sender):
-            live = _live(record)
+        for record in records:
+            # _live(record), inlined for the common weak function receiver:
+            # a Python call per receiver is what this loop must avoid.
+            _, ref, sender_ref, is_async = record
+            if type(ref) is _ReferenceType and (
+                sender_ref is None or sender_ref() is not None
+            ):
+                live = ref()
+            else:
+                live = _live(record)
             if live is not None:
-                (async_receivers if record[3] else sync_receivers).append(live)
+                if is_async:
+                    async_receivers.append(live)
+                else:
+                    sync_receivers.append(live)
         return sync_receivers, async_receivers
 
     def has_listeners(self, sender: object = None) -> bool:
@@ -340,17 +376,6 @@ class _SignalCore:
             responses.append((r, response))
         return responses
 
-    def _send(self, sender: object, named: dict[str, Any], robust: bool) -> Responses:
-        sync_receivers, async_receivers = self._live_receivers(sender)
-        responses = self._call_receivers(sync_receivers, sender, named, robust)
-        if async_receivers:
-            responses.extend(
-                _async.send_async_receivers(
-                    self, async_receivers, sender, named, robust
-                )
-            )
-        return responses
-
     def send(self, sender: object, **named: Any) -> Responses:
         """Call every receiver for ``sender``; return ``[(receiver, response), ...]``.
 
@@ -360,19 +385,37 @@ class _SignalCore:
         """
         if not self._records:
             return []
-        return self._send(sender, named, robust=False)
+        sync_receivers, async_receivers = self._live_receivers(sender)
+        # The comprehension is _call_receivers(robust=False), inlined: this is
+        # the hot path, and a Python call costs as much as a receiver.
+        responses = (
+            [(r, r(signal=self, sender=sender, **named)) for r in sync_receivers]
+            if sync_receivers
+            else []
+        )
+        if async_receivers:
+            responses.extend(
+                _async.send_async_receivers(self, async_receivers, sender, named, False)
+            )
+        return responses
 
     def send_robust(self, sender: object, **named: Any) -> Responses:
         """Like ``send``, but an ``Exception`` raised by a receiver is logged and
         returned as its response (with ``__traceback__``)."""
-        if not self._records:
+        if not self._records or self._nobody_listens(sender):
             return []
-        return self._send(sender, named, robust=True)
+        sync_receivers, async_receivers = self._live_receivers(sender)
+        responses = self._call_receivers(sync_receivers, sender, named, True)
+        if async_receivers:
+            responses.extend(
+                _async.send_async_receivers(self, async_receivers, sender, named, True)
+            )
+        return responses
 
     async def asend(self, sender: object, **named: Any) -> Responses:
         """From async code: sync receivers in one ``sync_to_async`` call, then
         async ones concurrently."""
-        if not self._records:
+        if not self._records or self._nobody_listens(sender):
             return []
         sync_receivers, async_receivers = self._live_receivers(sender)
         return await _async.asend(
@@ -381,7 +424,7 @@ class _SignalCore:
 
     async def asend_robust(self, sender: object, **named: Any) -> Responses:
         """``asend`` that catches, logs and returns receivers' exceptions."""
-        if not self._records:
+        if not self._records or self._nobody_listens(sender):
             return []
         sync_receivers, async_receivers = self._live_receivers(sender)
         return await _async.asend(

@@ -1,0 +1,390 @@
+"""connect / disconnect / has_listeners / the @receiver decorator."""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+
+class Handler:
+    def method(self, **kwargs: Any) -> str:
+        return "method"
+
+
+def names(responses: list[tuple[Any, Any]]) -> list[Any]:
+    return [response for _, response in responses]
+
+
+# -- connect and disconnect -------------------------------------------------
+
+
+def test_connect_then_send_reaches_the_receiver(impl: ModuleType) -> None:
+    sig = impl.Signal()
+
+    def on_event(**kwargs: Any) -> str:
+        return "got it"
+
+    sig.connect(on_event)
+    assert len(sig.receivers) == 1
+    assert sig.send(None) == [(on_event, "got it")]
+
+
+def test_disconnect_returns_true_then_false(impl: ModuleType) -> None:
+    sig = impl.Signal()
+
+    def on_event(**kwargs: Any) -> None:
+        pass
+
+    sig.connect(on_event)
+    assert sig.disconnect(on_event) is True
+    assert sig.disconnect(on_event) is False
+    assert sig.receivers == []
+    assert sig.send(None) == []
+
+
+def test_disconnect_of_never_connected_receiver_returns_false(impl: ModuleType) -> None:
+    sig = impl.Signal()
+
+    def connected(**kwargs: Any) -> str:
+        return "connected"
+
+    def stranger(**kwargs: Any) -> None:
+        pass
+
+    sig.connect(connected)
+    assert sig.disconnect(stranger) is False
+    assert sig.send(None) == [(connected, "connected")]
+
+
+def test_disconnect_with_wrong_sender_keeps_receiver(impl: ModuleType) -> None:
+    sig = impl.Signal()
+
+    class A:
+        pass
+
+    class B:
+        pass
+
+    def on_a(**kwargs: Any) -> str:
+        return "a"
+
+    sig.connect(on_a, sender=A)
+    assert sig.disconnect(on_a) is False  # connected for A, not for any sender
+    assert sig.disconnect(on_a, sender=B) is False
+    assert sig.send(A) == [(on_a, "a")]
+    assert sig.disconnect(on_a, sender=A) is True
+    assert sig.send(A) == []
+
+
+def test_disconnect_one_of_several_keeps_the_others_in_order(impl: ModuleType) -> None:
+    sig = impl.Signal()
+
+    def first(**kwargs: Any) -> int:
+        return 1
+
+    def second(**kwargs: Any) -> int:
+        return 2
+
+    def third(**kwargs: Any) -> int:
+        return 3
+
+    for r in (first, second, third):
+        sig.connect(r)
+    assert sig.disconnect(second) is True
+    assert sig.send(None) == [(first, 1), (third, 3)]
+    assert len(sig.receivers) == 2
+
+
+def test_reconnect_after_disconnect_goes_to_the_end(impl: ModuleType) -> None:
+    sig = impl.Signal()
+
+    def a(**kwargs: Any) -> str:
+        return "a"
+
+    def b(**kwargs: Any) -> str:
+        return "b"
+
+    def c(**kwargs: Any) -> str:
+        return "c"
+
+    for r in (a, b, c):
+        sig.connect(r)
+    sig.disconnect(a)
+    sig.connect(a)
+    assert names(sig.send(None)) == ["b", "c", "a"]
+
+
+def test_same_receiver_for_two_senders_is_two_receivers(impl: ModuleType) -> None:
+    sig = impl.Signal()
+
+    class A:
+        pass
+
+    class B:
+        pass
+
+    def on_event(sender: object, **kwargs: Any) -> object:
+        return sender
+
+    sig.connect(on_event, sender=A)
+    sig.connect(on_event, sender=B)
+    assert len(sig.receivers) == 2
+    assert sig.send(A) == [(on_event, A)]
+    assert sig.send(B) == [(on_event, B)]
+    assert sig.disconnect(on_event, sender=A) is True
+    assert sig.send(A) == []
+    assert sig.send(B) == [(on_event, B)]
+
+
+# -- duplicates ---------------------------------------------------------------
+
+
+def test_connecting_the_same_function_twice_is_one_receiver(impl: ModuleType) -> None:
+    sig = impl.Signal()
+    calls: list[int] = []
+
+    def on_event(**kwargs: Any) -> None:
+        calls.append(1)
+
+    for _ in range(5):
+        sig.connect(on_event)
+    assert len(sig.receivers) == 1
+    assert len(sig.send(None)) == 1
+    assert calls == [1]
+
+
+def test_connecting_the_same_bound_method_twice_is_one_receiver(impl: ModuleType) -> None:
+    sig = impl.Signal()
+    handler = Handler()
+    # Each attribute access builds a new bound-method object.
+    sig.connect(handler.method)
+    sig.connect(handler.method)
+    assert len(sig.receivers) == 1
+    assert sig.send(None) == [(handler.method, "method")]
+    assert sig.disconnect(handler.method) is True
+    assert sig.receivers == []
+
+
+def test_bound_methods_of_two_instances_are_two_receivers(impl: ModuleType) -> None:
+    sig = impl.Signal()
+    one, two = Handler(), Handler()
+    sig.connect(one.method)
+    sig.connect(two.method)
+    assert len(sig.receivers) == 2
+    assert sig.send(None) == [(one.method, "method"), (two.method, "method")]
+
+
+def test_same_callable_instance_twice_is_one_receiver(impl: ModuleType) -> None:
+    class Callable:
+        def __call__(self, **kwargs: Any) -> str:
+            return "called"
+
+    sig = impl.Signal()
+    c = Callable()
+    for _ in range(6):
+        sig.connect(c)
+    assert len(sig.receivers) == 1
+    assert sig.send(None) == [(c, "called")]
+
+
+def test_same_dispatch_uid_with_different_functions_keeps_the_first(impl: ModuleType) -> None:
+    sig = impl.Signal()
+
+    def first(**kwargs: Any) -> str:
+        return "first"
+
+    def second(**kwargs: Any) -> str:
+        return "second"
+
+    sig.connect(first, dispatch_uid="uid")
+    sig.connect(second, dispatch_uid="uid")
+    assert len(sig.receivers) == 1
+    assert sig.send(None) == [(first, "first")]
+
+
+def test_disconnect_by_dispatch_uid(impl: ModuleType) -> None:
+    sig = impl.Signal()
+
+    def on_event(**kwargs: Any) -> None:
+        pass
+
+    sig.connect(on_event, dispatch_uid="uid")
+    # The key is the uid, not the function.
+    assert sig.disconnect(on_event) is False
+    assert len(sig.receivers) == 1
+    assert sig.disconnect(dispatch_uid="uid") is True
+    assert sig.disconnect(dispatch_uid="uid") is False
+    assert sig.receivers == []
+    assert sig.send(None) == []
+
+
+def test_dispatch_uid_is_per_sender(impl: ModuleType) -> None:
+    sig = impl.Signal()
+
+    class A:
+        pass
+
+    class B:
+        pass
+
+    def on_a(**kwargs: Any) -> str:
+        return "a"
+
+    def on_b(**kwargs: Any) -> str:
+        return "b"
+
+    sig.connect(on_a, sender=A, dispatch_uid="uid")
+    sig.connect(on_b, sender=B, dispatch_uid="uid")
+    assert len(sig.receivers) == 2
+    assert sig.disconnect(dispatch_uid="uid") is False  # no sender-less one
+    assert sig.disconnect(dispatch_uid="uid", sender=A) is True
+    assert sig.send(A) == []
+    assert sig.send(B) == [(on_b, "b")]
+
+
+def test_dispatch_uid_may_be_any_hashable(impl: ModuleType) -> None:
+    sig = impl.Signal()
+
+    def on_event(**kwargs: Any) -> str:
+        return "x"
+
+    sig.connect(on_event, dispatch_uid=("app", 7))
+    sig.connect(on_event, dispatch_uid=("app", 7))
+    assert len(sig.receivers) == 1
+    assert sig.disconnect(dispatch_uid=("app", 7)) is True
+    assert sig.receivers == []
+
+
+def test_falsy_dispatch_uid_is_ignored(impl: ModuleType) -> None:
+    sig = impl.Signal()
+
+    def first(**kwargs: Any) -> str:
+        return "first"
+
+    def second(**kwargs: Any) -> str:
+        return "second"
+
+    # Django uses `if dispatch_uid:`, so "" and 0 mean "no uid": the key is the
+    # receiver itself, and two functions with uid "" are two receivers.
+    sig.connect(first, dispatch_uid="")
+    sig.connect(second, dispatch_uid="")
+    sig.connect(first, dispatch_uid=0)
+    sig.connect(first)
+    assert len(sig.receivers) == 2
+    assert names(sig.send(None)) == ["first", "second"]
+    assert sig.disconnect(dispatch_uid="") is False
+    assert sig.disconnect(first, dispatch_uid=0) is True
+    assert sig.disconnect(second, dispatch_uid="") is True
+    assert sig.receivers == []
+
+
+# -- has_listeners ------------------------------------------------------------
+
+
+def test_has_listeners_without_and_with_receivers(impl: ModuleType) -> None:
+    sig = impl.Signal()
+
+    def on_event(**kwargs: Any) -> None:
+        pass
+
+    assert sig.has_listeners() is False
+    assert sig.has_listeners(sender=object()) is False
+    sig.connect(on_event)
+    assert sig.has_listeners() is True
+    assert sig.has_listeners(sender=object()) is True
+    sig.disconnect(on_event)
+    assert sig.has_listeners() is False
+    assert sig.has_listeners(sender=object()) is False
+
+
+def test_has_listeners_for_a_sender_specific_receiver(impl: ModuleType) -> None:
+    sig = impl.Signal()
+
+    class A:
+        pass
+
+    class B:
+        pass
+
+    def on_a(**kwargs: Any) -> None:
+        pass
+
+    sig.connect(on_a, sender=A)
+    assert sig.has_listeners(A) is True
+    assert sig.has_listeners(B) is False
+    # has_listeners() asks about sender=None, which only sender-less receivers get.
+    assert sig.has_listeners() is False
+
+
+# -- the @receiver decorator --------------------------------------------------
+
+
+def test_receiver_decorator_with_one_signal(impl: ModuleType) -> None:
+    sig = impl.Signal()
+
+    def on_event(val: object, **kwargs: Any) -> object:
+        return val
+
+    decorated = impl.receiver(sig)(on_event)
+    assert decorated is on_event
+    assert sig.send(None, val="v") == [(on_event, "v")]
+
+
+def test_receiver_decorator_with_a_list_of_signals(impl: ModuleType) -> None:
+    a, b, c = impl.Signal(), impl.Signal(), impl.Signal()
+    seen: list[str] = []
+
+    @impl.receiver([a, b, c])
+    def on_event(val: str, **kwargs: Any) -> None:
+        seen.append(val)
+
+    a.send(None, val="a")
+    c.send(None, val="c")
+    b.send(None, val="b")
+    assert seen == ["a", "c", "b"]
+
+
+def test_receiver_decorator_with_a_tuple_of_signals(impl: ModuleType) -> None:
+    a, b = impl.Signal(), impl.Signal()
+
+    @impl.receiver((a, b))
+    def on_event(**kwargs: Any) -> str:
+        return "x"
+
+    assert a.send(None) == [(on_event, "x")]
+    assert b.send(None) == [(on_event, "x")]
+
+
+def test_receiver_decorator_passes_sender_and_dispatch_uid(impl: ModuleType) -> None:
+    sig = impl.Signal()
+
+    class A:
+        pass
+
+    @impl.receiver(sig, sender=A, dispatch_uid="on-a")
+    def on_a(**kwargs: Any) -> str:
+        return "a"
+
+    @impl.receiver(sig, sender=A, dispatch_uid="on-a")
+    def duplicate(**kwargs: Any) -> str:
+        return "duplicate"
+
+    assert sig.send(None) == []
+    assert sig.send(A) == [(on_a, "a")]
+    assert sig.disconnect(sender=A, dispatch_uid="on-a") is True
+    assert sig.receivers == []
+
+
+def test_receiver_decorator_with_list_passes_kwargs_to_each(impl: ModuleType) -> None:
+    a, b = impl.Signal(), impl.Signal()
+
+    class A:
+        pass
+
+    @impl.receiver([a, b], sender=A)
+    def on_a(**kwargs: Any) -> str:
+        return "a"
+
+    for sig in (a, b):
+        assert sig.send(None) == []
+        assert sig.send(A) == [(on_a, "a")]
