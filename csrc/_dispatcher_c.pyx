@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, auto_pickle=False
+# cython: language_level=3, boundscheck=False, wraparound=False, auto_pickle=False, binding=False
 """Compiled implementation of the dispatcher: fastdispatch._dispatcher_c.
 
 The twin of ``src/fastdispatch/_dispatcher_py.py``: same names, same
