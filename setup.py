@@ -12,6 +12,9 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 NO_EXTENSIONS = os.environ.get("FASTDISPATCH_NO_EXTENSIONS", "") not in ("", "0")
+# For developers and CI: a failed compile is an error, not a fallback (a stale
+# extension from an earlier build would otherwise go on being tested).
+REQUIRE_EXTENSION = os.environ.get("FASTDISPATCH_REQUIRE_EXTENSION", "") not in ("", "0")
 CYTHON_SOURCE = os.path.join("csrc", "_dispatcher_c.pyx")
 
 
@@ -38,11 +41,21 @@ class OptionalBuildExt(build_ext):
             announce(f"fastdispatch: built the compiled extension {ext.name}.")
 
     def _skipped(self, error):
+        if REQUIRE_EXTENSION:
+            raise error
         announce(
             "fastdispatch: the compiled extension could not be built "
             f"({type(error).__name__}: {error}).\n"
             "Installing the pure-Python implementation instead: same behaviour, slower."
         )
+        # Nothing compiled, so the wheel is pure Python: tag it py3-none-any
+        # (not cpXY-cpXY-<platform> without its extension). bdist_wheel chose
+        # its tag before building; this runs before it installs and names it.
+        self.extensions = []
+        self.distribution.ext_modules = []
+        bdist_wheel = self.distribution.command_obj.get("bdist_wheel")
+        if bdist_wheel is not None:
+            bdist_wheel.root_is_pure = True
 
 
 def extensions():

@@ -59,6 +59,35 @@ cdef extern from *:
 
 cdef extern from *:
     """
+    /* WeakMethod keeps the weak reference to its function in the __slots__
+       member _func_ref; its offset in the object is read once from the
+       member descriptor, then the slot is read directly (a generic
+       attribute lookup costs more than the rest of the dereference). */
+    #include "structmember.h"
+    static Py_ssize_t fd_func_ref_offset = -1;
+
+    static int fd_init_weakmethod(PyObject *descriptor) {
+        if (Py_TYPE(descriptor) != &PyMemberDescr_Type) {
+            PyErr_SetString(PyExc_TypeError, "WeakMethod._func_ref is not a slot");
+            return -1;
+        }
+        fd_func_ref_offset = ((PyMemberDescrObject *)descriptor)->d_member->offset;
+        return 0;
+    }
+
+    /* The _func_ref of an exact WeakMethod (a new reference; None if unset). */
+    static CYTHON_INLINE PyObject *fd_weakmethod_func_ref(PyObject *method) {
+        PyObject *ref = *(PyObject **)((char *)method + fd_func_ref_offset);
+        if (ref == NULL) ref = Py_None;
+        Py_INCREF(ref);
+        return ref;
+    }
+    """
+    int fd_init_weakmethod(object descriptor) except -1
+    object fd_weakmethod_func_ref(object method)
+
+cdef extern from *:
+    """
     /* The type's version tag, or 0 if it has none. CPython gives a type a new
        tag whenever the type or one of its bases is modified (attribute set). */
     static CYTHON_INLINE unsigned int fd_type_version(PyObject *obj) {
@@ -71,12 +100,36 @@ cdef extern from *:
     """
     unsigned int fd_type_version(object obj)
 
+cdef extern from *:
+    """
+    /* Method definitions for the METH_FASTCALL send and send_robust. */
+    static PyMethodDef fd_fastcall_defs[] = {
+        {"send", NULL, METH_FASTCALL | METH_KEYWORDS,
+         "send($self, /, sender, **named)\\n--\\n\\n"
+         "Call every receiver for sender; return [(receiver, response), ...].\\n\\n"
+         "A receiver's exception propagates and later receivers are not called.\\n"
+         "Sync receivers are called first, in connection order, then async ones\\n"
+         "run concurrently in one async_to_sync call."},
+        {"send_robust", NULL, METH_FASTCALL | METH_KEYWORDS,
+         "send_robust($self, /, sender, **named)\\n--\\n\\n"
+         "Like send, but an Exception raised by a receiver is logged and\\n"
+         "returned as its response (with __traceback__)."},
+    };
+
+    static PyObject *fd_fastcall_method(PyObject *type, int slot, void *impl) {
+        fd_fastcall_defs[slot].ml_meth = (PyCFunction)(void (*)(void))impl;
+        return PyDescr_NewMethod((PyTypeObject *)type, &fd_fastcall_defs[slot]);
+    }
+    """
+    object fd_fastcall_method(object type, int slot, void *impl)
+
 __all__ = ["NONE_ID", "NO_RECEIVERS", "Signal", "receiver"]
 
 # Captured once: code (and one of Django's tests) may patch ``weakref.ref``,
 # which must not change how existing records are read.
 cdef type _ReferenceType = weakref.ReferenceType
 cdef type _WeakMethod = weakref.WeakMethod
+fd_init_weakmethod(_WeakMethod.__dict__["_func_ref"])
 
 # Keyword names of a send without extra arguments.
 cdef tuple _SIGNAL_SENDER = ("signal", "sender")
@@ -119,7 +172,7 @@ cdef inline object _live(tuple record):
         obj = fd_referent(ref)
         if obj is None:
             return None
-        func = fd_referent(ref._func_ref)
+        func = fd_referent(fd_weakmethod_func_ref(ref))
         if func is None:
             return None
         return PyMethod_New(func, obj)
@@ -154,8 +207,11 @@ cdef class _SignalCore:
     cdef object _snapshot
     cdef object _on_ref_death
     cdef object _on_sender_death
-    # Keyword names of the last send (see _kwnames).
+    # Keyword names of the last send (see _kwnames, _receiver_kwnames).
     cdef tuple _last_kwnames
+    cdef tuple _last_call_kwnames
+    # The sender_receivers_cache entry used last (see _records_for).
+    cdef tuple _last_entry
     # Version tag of type(self) when _live_receivers was last found to be
     # ours (see _uses_stock_live_receivers).
     cdef unsigned int _stock_type_version
@@ -227,6 +283,7 @@ cdef class _SignalCore:
     cdef void _changed(self):
         # The caller holds self.lock (or owns the signal exclusively).
         self._snapshot = None
+        self._last_entry = None
         self.sender_receivers_cache.clear()
 
     # -- connecting ----------------------------------------------------------
@@ -310,9 +367,15 @@ cdef class _SignalCore:
                 self._clear_dead_receivers()
         if not self.use_caching:
             return self._filter(self._current_snapshot(), sender)
+        # The entry of the last sender comes first: sends come in runs for
+        # one sender (a queryset's post_init, a loop of saves).
+        cached = self._last_entry
+        if cached is not None and fd_referent((<tuple>cached)[0]) is sender:
+            return <tuple>(<tuple>cached)[1]
         key = id(sender)
         cached = self.sender_receivers_cache.get(key)
         if cached is not None and fd_referent((<tuple>cached)[0]) is sender:
+            self._last_entry = cached
             return <tuple>(<tuple>cached)[1]
         try:
             sender_ref = _SenderRef(sender, self._on_sender_death)
@@ -324,7 +387,7 @@ cdef class _SignalCore:
             # Computed and stored under the lock, so a concurrent connect
             # cannot leave a stale entry behind.
             records = self._filter(self._snapshot_locked(), sender)
-            self.sender_receivers_cache[key] = (sender_ref, records)
+            self._last_entry = self.sender_receivers_cache[key] = (sender_ref, records)
         return records
 
     cdef tuple _filter(self, tuple snapshot, sender):
@@ -390,7 +453,7 @@ cdef class _SignalCore:
         """Call sync receivers in order; with ``robust``, catch ``Exception``."""
         cdef list responses = []
         cdef PyObject *stack[_STACK_ARGS + 1]
-        cdef PyObject **vector = _vector(stack, named)
+        cdef PyObject **vector = _vector(stack, len(named))
         kwnames = _kwnames(self, named)
         try:
             _fill(vector, self, sender, named)
@@ -421,44 +484,102 @@ cdef class _SignalCore:
         return True
 
     cdef list _send(self, sender, dict named, bint robust):
+        """send/send_robust with the keywords in a dict."""
         cdef PyObject *stack[_STACK_ARGS + 1]
-        cdef PyObject **vector
+        cdef PyObject **vector = _vector(stack, len(named))
+        try:
+            _fill(vector, self, sender, named)
+            return self._dispatch(sender, vector, _kwnames(self, named), named, robust)
+        finally:
+            if vector != stack:
+                PyMem_Free(vector)
+
+    cdef object _send_fastcall(
+        self, PyObject **args, Py_ssize_t nargs, PyObject *caller_kwnames, bint robust
+    ):
+        """send/send_robust straight from the caller's vectorcall arguments:
+        no keyword dict is built unless a slow path needs one."""
+        cdef Py_ssize_t count = nargs
+        if caller_kwnames != NULL:
+            count += len(<tuple>caller_kwnames)
+        cdef Py_ssize_t sender_at = _sender_position(nargs, caller_kwnames, robust)
+        sender = <object>args[sender_at]
+        if not self._records:
+            return []
+        kwnames = self._receiver_kwnames(caller_kwnames, nargs)
+        if kwnames is None:  # "signal" among the keywords: the generic path
+            return self._send(sender, _named_from_call(args, nargs, caller_kwnames), robust)
+        cdef PyObject *stack[_STACK_ARGS + 1]
+        cdef PyObject **vector = _vector(stack, count - 1)
+        cdef Py_ssize_t index, position = 3
+        try:
+            vector[0] = NULL
+            vector[1] = <PyObject *>self
+            vector[2] = args[sender_at]
+            for index in range(count):
+                if index != sender_at:
+                    vector[position] = args[index]
+                    position += 1
+            return self._dispatch(sender, vector, kwnames, None, robust)
+        finally:
+            if vector != stack:
+                PyMem_Free(vector)
+
+    cdef object _receiver_kwnames(self, PyObject *caller_kwnames, Py_ssize_t nargs):
+        """The receivers' keyword names for a caller's keyword names: sender
+        moved to the front, "signal" added; None if "signal" is among them.
+
+        Callers pass the same constant tuple on every call from one line of
+        code, so the answer for the last one is kept.
+        """
+        key = None if caller_kwnames == NULL else <object>caller_kwnames
+        cached = self._last_call_kwnames
+        if cached is not None and (<tuple>cached)[0] is key and (<tuple>cached)[1] == nargs:
+            return (<tuple>cached)[2]
+        names = () if key is None else tuple([n for n in key if n != "sender"])
+        kwnames = None if "signal" in names else _SIGNAL_SENDER + names
+        self._last_call_kwnames = (key, nargs, kwnames)
+        return kwnames
+
+    cdef list _dispatch(self, sender, PyObject **vector, kwnames, named, bint robust):
+        """Call the receivers of ``sender``.
+
+        ``vector`` holds [spare, signal, sender, *values] for the keyword names
+        ``kwnames`` (None: call generically with ``named``). ``named`` is the
+        keyword dict, or None: it is then rebuilt from the vector only if a
+        slow path (async receivers, a patched _live_receivers) needs it.
+        """
         if not self._uses_stock_live_receivers():
             # A subclass or a patch (sentry-sdk) wraps _live_receivers: use it.
             if self._nobody_listens(sender):
                 return []
+            if named is None:
+                named = _named(vector, kwnames)
             sync_receivers, async_receivers = self._live_receivers(sender)
             responses = self._call_receivers(sync_receivers, sender, named, robust)
         else:
             # The hot path: one loop over the records, no intermediate lists.
             # (A cached sender nobody listens to gets () here: Django's
             # NO_RECEIVERS shortcut.)
-            records = self._records_for(sender)
             responses = []
             async_receivers = None
-            if records:
-                vector = _vector(stack, named)
-                kwnames = _kwnames(self, named)
-                try:
-                    _fill(vector, self, sender, named)
-                    for record in records:
-                        live = _live(<tuple>record)
-                        if live is None:
-                            continue
-                        if (<tuple>record)[3]:
-                            if async_receivers is None:
-                                async_receivers = []
-                            async_receivers.append(live)
-                            continue
-                        if robust:
-                            response = _invoke_robust(live, vector, kwnames, self, sender, named)
-                        else:
-                            response = _invoke(live, vector, kwnames, self, sender, named)
-                        responses.append((live, response))
-                finally:
-                    if vector != stack:
-                        PyMem_Free(vector)
+            for record in self._records_for(sender):
+                live = _live(<tuple>record)
+                if live is None:
+                    continue
+                if (<tuple>record)[3]:
+                    if async_receivers is None:
+                        async_receivers = []
+                    async_receivers.append(live)
+                    continue
+                if robust:
+                    response = _invoke_robust(live, vector, kwnames, self, sender, named)
+                else:
+                    response = _invoke(live, vector, kwnames, self, sender, named)
+                responses.append((live, response))
         if async_receivers:
+            if named is None:
+                named = _named(vector, kwnames)
             responses.extend(
                 _async.send_async_receivers(self, async_receivers, sender, named, robust)
             )
@@ -544,9 +665,9 @@ cdef inline object _kwnames(_SignalCore signal, dict named):
     return kwnames
 
 
-cdef inline PyObject **_vector(PyObject **stack, dict named) except NULL:
+cdef inline PyObject **_vector(PyObject **stack, Py_ssize_t named_count) except NULL:
     """``stack`` if the vector fits in it, else memory the caller frees."""
-    cdef Py_ssize_t size = 3 + len(named)
+    cdef Py_ssize_t size = 3 + named_count
     if size <= _STACK_ARGS + 1:
         return stack
     cdef PyObject **vector = <PyObject **>PyMem_Malloc(size * sizeof(PyObject *))
@@ -579,6 +700,59 @@ cdef object _invoke_robust(receiver, PyObject **vector, kwnames, signal, sender,
         return err
 
 
+cdef Py_ssize_t _sender_position(Py_ssize_t nargs, PyObject *kwnames, bint robust) except -1:
+    """Where ``sender`` is among a send's vectorcall arguments; Python's
+    errors for a missing, doubled or extra argument."""
+    method = "send_robust()" if robust else "send()"
+    if nargs > 1:
+        raise TypeError(f"{method} takes 1 positional argument but {nargs} were given")
+    cdef Py_ssize_t index, position = 0 if nargs == 1 else -1
+    if kwnames != NULL:
+        names = <tuple>kwnames
+        for index in range(len(names)):
+            if names[index] == "sender":
+                if position >= 0:
+                    raise TypeError(f"{method} got multiple values for argument 'sender'")
+                position = nargs + index
+    if position < 0:
+        raise TypeError(f"{method} missing 1 required positional argument: 'sender'")
+    return position
+
+
+cdef dict _named(PyObject **vector, tuple kwnames):
+    """The keyword dict of a vector (see _dispatch)."""
+    cdef dict named = {}
+    cdef Py_ssize_t index
+    for index in range(2, len(kwnames)):
+        named[kwnames[index]] = <object>vector[index + 1]
+    return named
+
+
+cdef dict _named_from_call(PyObject **args, Py_ssize_t nargs, PyObject *kwnames):
+    """The keyword dict of a send's vectorcall arguments, without sender."""
+    cdef dict named = {}
+    cdef Py_ssize_t index
+    if kwnames != NULL:
+        names = <tuple>kwnames
+        for index in range(len(names)):
+            if names[index] != "sender":
+                named[names[index]] = <object>args[nargs + index]
+    return named
+
+
+# send and send_robust as METH_FASTCALL methods, installed on Signal below:
+# Python hands them the caller's argument vector and keyword names, which
+# become the receivers' vector without building a keyword dict. (A ``def``
+# method with ``**named`` always builds one.)
+
+cdef object _fastcall_send(object self, PyObject **args, Py_ssize_t nargs, PyObject *kwnames):
+    return (<_SignalCore>self)._send_fastcall(args, nargs, kwnames, False)
+
+
+cdef object _fastcall_send_robust(object self, PyObject **args, Py_ssize_t nargs, PyObject *kwnames):
+    return (<_SignalCore>self)._send_fastcall(args, nargs, kwnames, True)
+
+
 class Signal(_SignalCore):
     """A signal: receivers connect to it, senders send it.
 
@@ -589,6 +763,10 @@ class Signal(_SignalCore):
     (A plain Python class over the core so that code may patch its methods,
     as sentry-sdk does with ``Signal._live_receivers``.)
     """
+
+
+Signal.send = fd_fastcall_method(_SignalCore, 0, <void *>_fastcall_send)
+Signal.send_robust = fd_fastcall_method(_SignalCore, 1, <void *>_fastcall_send_robust)
 
 
 def receiver(signal, **kwargs):
