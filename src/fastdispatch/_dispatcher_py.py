@@ -385,14 +385,40 @@ class _SignalCore:
         """
         if not self._records:
             return []
-        sync_receivers, async_receivers = self._live_receivers(sender)
-        # The comprehension is _call_receivers(robust=False), inlined: this is
-        # the hot path, and a Python call costs as much as a receiver.
-        responses = (
-            [(r, r(signal=self, sender=sender, **named)) for r in sync_receivers]
-            if sync_receivers
-            else []
-        )
+        if type(self)._live_receivers is not _STOCK_LIVE_RECEIVERS:
+            # A subclass or a patch (sentry-sdk) wraps _live_receivers: use it.
+            if self._nobody_listens(sender):
+                return []
+            sync_receivers, async_receivers = self._live_receivers(sender)
+            responses = self._call_receivers(sync_receivers, sender, named, False)
+        else:
+            # The hot path, one loop and no Python calls but the receivers':
+            # _records_for's cache hit and _live() are inlined.
+            cached = (
+                self.sender_receivers_cache.get(id(sender))
+                if self.use_caching and not self._dead_receivers
+                else None
+            )
+            if cached is not None and cached[0]() is sender:
+                records = cached[1]
+            else:
+                records = self._records_for(sender)
+            responses = []
+            async_receivers = []
+            for record in records:
+                _, ref, sender_ref, is_async = record
+                if type(ref) is _ReferenceType and sender_ref is None:
+                    receiver = ref()
+                else:
+                    receiver = _live(record)
+                if receiver is None:
+                    continue
+                if is_async:
+                    async_receivers.append(receiver)
+                else:
+                    responses.append(
+                        (receiver, receiver(signal=self, sender=sender, **named))
+                    )
         if async_receivers:
             responses.extend(
                 _async.send_async_receivers(self, async_receivers, sender, named, False)
@@ -433,6 +459,9 @@ class _SignalCore:
 
     def _log_robust_failure(self, receiver: Receiver, err: Exception) -> None:
         log_robust_failure(receiver, err)
+
+
+_STOCK_LIVE_RECEIVERS = _SignalCore._live_receivers
 
 
 class Signal(_SignalCore):
