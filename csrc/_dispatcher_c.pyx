@@ -705,7 +705,8 @@ cdef Py_ssize_t _sender_position(Py_ssize_t nargs, PyObject *kwnames, bint robus
     errors for a missing, doubled or extra argument."""
     method = "send_robust()" if robust else "send()"
     if nargs > 1:
-        raise TypeError(f"{method} takes 1 positional argument but {nargs} were given")
+        # Counting self, as Python does for a method.
+        raise TypeError(f"{method} takes 2 positional arguments but {nargs + 1} were given")
     cdef Py_ssize_t index, position = 0 if nargs == 1 else -1
     if kwnames != NULL:
         names = <tuple>kwnames
