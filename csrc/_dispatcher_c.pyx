@@ -534,7 +534,11 @@ cdef class _SignalCore:
         """
         key = None if caller_kwnames == NULL else <object>caller_kwnames
         cached = self._last_call_kwnames
-        if cached is not None and (<tuple>cached)[0] is key and (<tuple>cached)[1] == nargs:
+        if (
+            cached is not None
+            and (<tuple>cached)[1] == nargs
+            and _same_names((<tuple>cached)[0], key)
+        ):
             return (<tuple>cached)[2]
         names = () if key is None else tuple([n for n in key if n != "sender"])
         kwnames = None if "signal" in names else _SIGNAL_SENDER + names
@@ -718,6 +722,25 @@ cdef Py_ssize_t _sender_position(Py_ssize_t nargs, PyObject *kwnames, bint robus
     if position < 0:
         raise TypeError(f"{method} missing 1 required positional argument: 'sender'")
     return position
+
+
+cdef inline bint _same_names(object cached, object names):
+    """Whether two keyword-name tuples (or None) hold the same string objects.
+
+    The same tuple when sent from one line of code; an equal new one when sent
+    as ``send(sender, **kwargs)``, whose keys are the same interned strings.
+    """
+    if cached is names:
+        return True
+    if cached is None or names is None:
+        return False
+    cdef Py_ssize_t index, size = len(<tuple>cached)
+    if len(<tuple>names) != size:
+        return False
+    for index in range(size):
+        if PyTuple_GET_ITEM(cached, index) != PyTuple_GET_ITEM(names, index):
+            return False
+    return True
 
 
 cdef dict _named(PyObject **vector, tuple kwnames):
