@@ -451,21 +451,25 @@ cdef class _SignalCore:
 
     def _call_receivers(self, receivers, sender, dict named, bint robust):
         """Call sync receivers in order; with ``robust``, catch ``Exception``."""
-        cdef list responses = []
         cdef PyObject *stack[_STACK_ARGS + 1]
         cdef PyObject **vector = _vector(stack, len(named))
-        kwnames = _kwnames(self, named)
         try:
             _fill(vector, self, sender, named)
-            for r in receivers:
-                if robust:
-                    response = _invoke_robust(r, vector, kwnames, self, sender, named)
-                else:
-                    response = _invoke(r, vector, kwnames, self, sender, named)
-                responses.append((r, response))
+            return self._call_all(receivers, sender, vector, _kwnames(self, named), named, robust)
         finally:
             if vector != stack:
                 PyMem_Free(vector)
+
+    cdef list _call_all(self, receivers, sender, PyObject **vector, kwnames, named, bint robust):
+        """Call ``receivers`` in order with the arguments of ``vector`` (see
+        _dispatch); with ``robust``, catch ``Exception``."""
+        cdef list responses = []
+        for r in receivers:
+            if robust:
+                response = _invoke_robust(r, vector, kwnames, self, sender, named)
+            else:
+                response = _invoke(r, vector, kwnames, self, sender, named)
+            responses.append((r, response))
         return responses
 
     cdef bint _uses_stock_live_receivers(self) except -1:
@@ -551,21 +555,20 @@ cdef class _SignalCore:
         ``vector`` holds [spare, signal, sender, *values] for the keyword names
         ``kwnames`` (None: call generically with ``named``). ``named`` is the
         keyword dict, or None: it is then rebuilt from the vector only if a
-        slow path (async receivers, a patched _live_receivers) needs it.
+        slow path (async receivers) needs it.
         """
         if not self._uses_stock_live_receivers():
             # A subclass or a patch (sentry-sdk) wraps _live_receivers: use it.
             if self._nobody_listens(sender):
                 return []
-            if named is None:
-                named = _named(vector, kwnames)
             sync_receivers, async_receivers = self._live_receivers(sender)
-            responses = self._call_receivers(sync_receivers, sender, named, robust)
         else:
-            # The hot path: one loop over the records, no intermediate lists.
+            # The hot path: no Python calls but the receivers'. Every receiver
+            # is resolved before the first is called, as Django does, so one
+            # that a receiver drops during the send is still called.
             # (A cached sender nobody listens to gets () here: Django's
             # NO_RECEIVERS shortcut.)
-            responses = []
+            sync_receivers = []
             async_receivers = None
             for record in self._records_for(sender):
                 live = _live(<tuple>record)
@@ -575,12 +578,9 @@ cdef class _SignalCore:
                     if async_receivers is None:
                         async_receivers = []
                     async_receivers.append(live)
-                    continue
-                if robust:
-                    response = _invoke_robust(live, vector, kwnames, self, sender, named)
                 else:
-                    response = _invoke(live, vector, kwnames, self, sender, named)
-                responses.append((live, response))
+                    (<list>sync_receivers).append(live)
+        responses = self._call_all(sync_receivers, sender, vector, kwnames, named, robust)
         if async_receivers:
             if named is None:
                 named = _named(vector, kwnames)

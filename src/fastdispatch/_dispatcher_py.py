@@ -319,20 +319,9 @@ class _SignalCore:
 
     def _live_receivers(self, sender: object) -> tuple[list[Receiver], list[Receiver]]:
         """The live receivers for ``sender``: ``(sync_receivers, async_receivers)``."""
-        # The cache hit of _records_for(sender), inlined: every send with
-        # use_caching=True (all of Django's model signals) comes here.
-        cached = (
-            self.sender_receivers_cache.get(id(sender))
-            if self.use_caching and not self._dead_receivers
-            else None
-        )
-        if cached is not None and cached[0]() is sender:
-            records = cached[1]
-        else:
-            records = self._records_for(sender)
         sync_receivers: list[Receiver] = []
         async_receivers: list[Receiver] = []
-        for record in records:
+        for record in self._records_for(sender):
             # _live(record), inlined for the common weak function receiver:
             # a Python call per receiver is what this loop must avoid.
             _, ref, sender_ref, is_async = record
@@ -392,8 +381,10 @@ class _SignalCore:
             sync_receivers, async_receivers = self._live_receivers(sender)
             responses = self._call_receivers(sync_receivers, sender, named, False)
         else:
-            # The hot path, one loop and no Python calls but the receivers':
-            # _records_for's cache hit and _live() are inlined.
+            # The hot path, with no Python calls but the receivers':
+            # _records_for's cache hit and _live() are inlined. Every receiver
+            # is resolved before the first is called, as Django does, so one
+            # that a receiver drops during the send is still called.
             cached = (
                 self.sender_receivers_cache.get(id(sender))
                 if self.use_caching and not self._dead_receivers
@@ -403,7 +394,7 @@ class _SignalCore:
                 records = cached[1]
             else:
                 records = self._records_for(sender)
-            responses = []
+            sync_receivers = []
             async_receivers = []
             for record in records:
                 _, ref, sender_ref, is_async = record
@@ -411,14 +402,14 @@ class _SignalCore:
                     receiver = ref()
                 else:
                     receiver = _live(record)
-                if receiver is None:
-                    continue
-                if is_async:
-                    async_receivers.append(receiver)
-                else:
-                    responses.append(
-                        (receiver, receiver(signal=self, sender=sender, **named))
-                    )
+                if receiver is not None:
+                    if is_async:
+                        async_receivers.append(receiver)
+                    else:
+                        sync_receivers.append(receiver)
+            responses = [
+                (r, r(signal=self, sender=sender, **named)) for r in sync_receivers
+            ]
         if async_receivers:
             responses.extend(
                 _async.send_async_receivers(self, async_receivers, sender, named, False)
