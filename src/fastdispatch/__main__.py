@@ -34,7 +34,7 @@ def _implementation_line() -> str:
 
 def _load_django() -> ModuleType | None:
     try:
-        from django.conf import settings
+        from django.conf import settings  # type: ignore[import-untyped,unused-ignore]
     except ImportError:
         return None
     if not settings.configured:
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     if django_dispatch is None:
         print("django: not installed; install Django to compare against django.dispatch")
         return 0
-    import django
+    import django  # type: ignore[import-untyped,unused-ignore]
 
     print(f"django: {django.__version__}")
     print()

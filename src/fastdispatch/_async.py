@@ -9,7 +9,7 @@ import asyncio
 import contextvars
 import sys
 import types
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
 from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
@@ -31,7 +31,7 @@ def _restore_context(context: contextvars.Context) -> None:
 
 if sys.version_info >= (3, 11):
 
-    async def run_parallel(awaitables: list[Awaitable[Any]]) -> list[Any]:
+    async def run_parallel(awaitables: Sequence[Awaitable[Any]]) -> list[Any]:
         """Await all concurrently in one shared copy of the current context.
 
         Like Django 6.1: a TaskGroup (a failure cancels the others; a single
@@ -80,7 +80,7 @@ else:  # Python 3.10: no TaskGroup, and create_task() takes no context.
             except BaseException as raised:  # thrown in by the event loop
                 value, error = None, raised
 
-    async def run_parallel(awaitables: list[Awaitable[Any]]) -> list[Any]:
+    async def run_parallel(awaitables: Sequence[Awaitable[Any]]) -> list[Any]:
         if not awaitables:
             return []
         context = contextvars.copy_context()

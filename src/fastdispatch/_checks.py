@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections.abc import Hashable
+from typing import Any
 
 # None: follow Django's ``settings.DEBUG`` (if Django is configured);
 # True/False: the user's explicit choice, see ``set_receiver_checks``.
@@ -83,13 +83,14 @@ def not_weakrefable(receiver: object) -> TypeError:
     )
 
 
-def check_records(records: object) -> list[tuple[Hashable, object, object, bool]]:
+def check_records(records: object) -> list[tuple[Any, Any, Any, Any]]:
     """Validate a value assigned to ``Signal.receivers``.
 
     Accepts what ``Signal.receivers`` returns (a list of
     ``(lookup_key, receiver_or_ref, sender_ref, is_async)`` tuples), which is
     what code like factory_boy's ``mute_signals`` saves and puts back.
     """
+    items: list[Any] | None
     try:
         items = list(records)  # type: ignore[call-overload]
     except TypeError:

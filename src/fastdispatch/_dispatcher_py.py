@@ -45,7 +45,11 @@ from ._robust import log_robust_failure
 __all__ = ["NONE_ID", "NO_RECEIVERS", "Signal", "receiver"]
 
 Receiver = Callable[..., Any]
-Record = tuple[Hashable, Any, Any, bool]
+# (receiver key or dispatch_uid, sender key)
+LookupKey = tuple[Hashable, Hashable]
+# Django's receiver record: (lookup_key, receiver or weak reference to it,
+# weak reference to the sender or None, is_async)
+Record = tuple[LookupKey, Any, Any, bool]
 Responses = list[tuple[Receiver, Any]]
 R = TypeVar("R", bound=Receiver)
 
@@ -124,7 +128,7 @@ class _SignalCore:
         self.lock = threading.Lock()
         self.sender_receivers_cache: dict[int, tuple[Any, tuple[Record, ...]]] = {}
         self._dead_receivers = False
-        self._records: dict[Hashable, Record] = {}
+        self._records: dict[LookupKey, Record] = {}
         # (records, filter_by_sender) or None when stale. filter_by_sender is
         # False when every receiver listens to all senders.
         self._snapshot: tuple[tuple[Record, ...], bool] | None = None
@@ -146,7 +150,7 @@ class _SignalCore:
     @receivers.setter
     def receivers(self, records: Iterable[Record]) -> None:
         items = check_records(records)
-        replacement: dict[Hashable, Record] = {}
+        replacement: dict[LookupKey, Record] = {}
         for record in items:
             replacement.setdefault(record[0], record)
         self._records = replacement
@@ -179,7 +183,7 @@ class _SignalCore:
 
     def _lookup_key(
         self, receiver: object, sender: object, dispatch_uid: Hashable | None
-    ) -> tuple[Hashable, Hashable]:
+    ) -> LookupKey:
         sender_key = NONE_ID if sender is None else _make_id(sender)
         if dispatch_uid:
             check_dispatch_uid(dispatch_uid)
@@ -206,7 +210,7 @@ class _SignalCore:
         is_async = iscoroutinefunction(receiver)
         stored: Any = receiver
         if weak:
-            ref_type = weakref.ref
+            ref_type: Callable[..., Any] = weakref.ref
             if hasattr(receiver, "__self__") and hasattr(receiver, "__func__"):
                 ref_type = weakref.WeakMethod
             try:
