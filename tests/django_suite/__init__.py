@@ -1,12 +1,14 @@
-"""Run apps of Django's own test suite (``tests/dispatch``...) against fastdispatch.
+"""Run apps of Django's own test suite (``tests/dispatch``...) with fastdispatch
+installed into Django by ``fastdispatch.django.install()``.
 
-``run_django_dispatch.py`` is the runner (a script, run in a subprocess: the
-swap must happen before Django is imported); ``run_suite`` runs it for the
-pytest tests in ``tests/test_django_dispatch_suite.py``.
+``run_django_tests.py`` is the runner (a script, run in a subprocess: the
+install must happen before Django creates its signals); ``run_suite`` runs it
+for the pytest tests in ``tests/test_django_*_suite.py``.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import os
 import re
@@ -15,19 +17,33 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from .run_django_dispatch import (
+from .run_django_tests import (
     IMPLEMENTATION_FILE_LINE,
     IMPLEMENTATION_LINE,
+    WIDE_APPS,
     DownloadError,
+    counts_by_app,
     ensure_django_tests,
+    format_counts,
     unittest_summary,
+    wide_labels,
 )
 
-__all__ = ["DownloadError", "SuiteRun", "ensure_django_tests", "run_suite"]
+__all__ = [
+    "WIDE_APPS",
+    "DownloadError",
+    "SuiteRun",
+    "ensure_django_tests",
+    "format_counts",
+    "run_suite",
+    "wide_labels",
+]
 
-RUNNER = Path(__file__).with_name("run_django_dispatch.py")
+RUNNER = Path(__file__).with_name("run_django_tests.py")
 # unittest's headers of failed tests: "FAIL: test_x (app.tests.Class.test_x)"
-_FAILED_RE = re.compile(r"^(?:FAIL|ERROR|UNEXPECTED SUCCESS): \S+ \(([^)]+)\)", re.MULTILINE)
+_FAILED_RE = re.compile(
+    r"^(?:FAIL|ERROR|UNEXPECTED SUCCESS): \S+ \(([^)]+)\)", re.MULTILINE
+)
 TIMEOUT = 900
 
 
@@ -36,6 +52,7 @@ class SuiteRun:
     command: list[str]
     returncode: int
     output: str  # stdout and stderr, interleaved
+    seconds: float = 0.0
 
     @property
     def ran(self) -> int | None:
@@ -51,6 +68,11 @@ class SuiteRun:
     def failed_tests(self) -> list[str]:
         """Dotted ids of the tests that failed or errored (``app.tests.Class.test``)."""
         return sorted(set(_FAILED_RE.findall(self.output)))
+
+    def counts_by_app(self) -> dict[str, collections.Counter[str]]:
+        """``{app: Counter(ok=.., skipped=.., ...)}`` from the verbose results
+        (verbosity 2); best effort, for reports."""
+        return counts_by_app(self.output)
 
     def reported(self, prefix: str) -> str | None:
         """The rest of the runner's last line starting with ``prefix``."""
@@ -71,21 +93,29 @@ class SuiteRun:
         return "\n".join(self.output.splitlines()[-lines:])
 
 
-def run_suite(impl: ModuleType, tests_dir: Path, *apps: str) -> SuiteRun:
-    """Run Django's ``apps`` from ``tests_dir`` with ``impl`` swapped in, in a
-    subprocess of this interpreter that imports the same fastdispatch."""
-    package = sys.modules[impl.__name__.partition(".")[0]]
-    package_root = str(Path(package.__file__).resolve().parent.parent)  # type: ignore[arg-type]
+def run_suite(
+    impl: ModuleType | None, tests_dir: Path, *apps: str, verbosity: int = 2
+) -> SuiteRun:
+    """Run Django's ``apps`` from ``tests_dir`` with ``impl`` installed (None:
+    on Django's own dispatcher), in a subprocess of this interpreter that
+    imports the same fastdispatch."""
+    import time
+
+    import fastdispatch
+
+    package_root = str(Path(fastdispatch.__file__).resolve().parent.parent)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         [package_root, *filter(None, [env.get("PYTHONPATH")])]
     )
     env["PYTHONUNBUFFERED"] = "1"  # keep stdout and stderr in order
     env.pop("DJANGO_SETTINGS_MODULE", None)  # runtests.py picks test_sqlite
+    selection = ["--stock"] if impl is None else ["--impl", impl.__name__]
     command = [
-        sys.executable, str(RUNNER),
-        "--impl", impl.__name__, "--tests-dir", str(tests_dir), *apps,
+        sys.executable, str(RUNNER), *selection, "--tests-dir", str(tests_dir),
+        "--verbosity", str(verbosity), *apps,
     ]
+    start = time.perf_counter()
     try:
         completed = subprocess.run(
             command,
@@ -99,5 +129,10 @@ def run_suite(impl: ModuleType, tests_dir: Path, *apps: str) -> SuiteRun:
         output = error.output or ""
         if isinstance(output, bytes):
             output = output.decode(errors="replace")
-        return SuiteRun(command, -1, output + f"\n[timed out after {TIMEOUT} s]")
-    return SuiteRun(command, completed.returncode, completed.stdout)
+        return SuiteRun(
+            command, -1, output + f"\n[timed out after {TIMEOUT} s]",
+            time.perf_counter() - start,
+        )
+    return SuiteRun(
+        command, completed.returncode, completed.stdout, time.perf_counter() - start
+    )

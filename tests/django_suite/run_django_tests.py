@@ -1,11 +1,12 @@
-"""Run apps of Django's own test suite with fastdispatch swapped in for django.dispatch.
+"""Run apps of Django's own test suite with fastdispatch installed into Django.
 
 Usage (from anywhere; fastdispatch and Django must be importable)::
 
-    python tests/django_suite/run_django_dispatch.py                  # dispatch app
-    python tests/django_suite/run_django_dispatch.py dispatch signals
-    python tests/django_suite/run_django_dispatch.py --impl fastdispatch._dispatcher_py
-    python tests/django_suite/run_django_dispatch.py dispatch -- --failfast
+    python tests/django_suite/run_django_tests.py                    # dispatch app
+    python tests/django_suite/run_django_tests.py dispatch signals
+    python tests/django_suite/run_django_tests.py --impl python signals
+    python tests/django_suite/run_django_tests.py --stock settings_tests  # no fastdispatch
+    python tests/django_suite/run_django_tests.py dispatch -- --failfast
 
 Django's test suite is not installed with Django: the sdist of the installed
 version (``django.__version__``) is downloaded with ``pip download`` into
@@ -14,21 +15,19 @@ version (``django.__version__``) is downloaded with ``pip download`` into
 to ``.django-sdist/django-<version>/tests``. Later runs reuse it. A lock file
 and an atomic rename keep concurrent runs from corrupting the cache.
 
-The swap happens before anything imports ``django.dispatch``:
-``sys.modules["django.dispatch.dispatcher"]`` *is* the implementation module
-(``fastdispatch._dispatcher_py`` or ``fastdispatch._dispatcher_c``), so
-``django.dispatch.Signal``/``receiver`` and ``django.dispatch.dispatcher``'s
-``Signal``, ``receiver``, ``_make_id``, ``NONE_ID`` and ``NO_RECEIVERS`` are
-fastdispatch's, and ``mock.patch("django.dispatch.dispatcher._make_id")``
-patches the global the implementation's ``Signal`` calls. Django's own signals
-(``post_save``, ``request_started``...) are created after the swap, so they are
-fastdispatch signals too. Then Django's ``tests/runtests.py`` runs in this
-process (``--parallel 1``: no worker processes that would miss the swap).
+Before anything imports ``django.dispatch``, the runner calls
+``fastdispatch.django.install()`` (what a Django project does in manage.py),
+so ``django.dispatch.Signal`` is fastdispatch's and every signal Django and
+the test apps create is a fastdispatch signal. Then Django's
+``tests/runtests.py`` runs in this process (``--parallel 1``: no worker
+processes that would miss the install).
 
-The last lines printed say which implementation ran, whether the swap held,
-and repeat unittest's summary (``Ran N tests in ...`` and ``OK``/``FAILED``).
-Exit status: runtests.py's (0 when the tests passed), or 3 when the swap did
-not hold (the tests would not have exercised fastdispatch).
+The last lines printed say which implementation ran, whether the install held
+(every signal of Django's signal modules accelerated, ``mock.patch`` of
+``django.dispatch.dispatcher._make_id`` reaching the implementation...), and
+repeat unittest's summary (``Ran N tests in ...`` and ``OK``/``FAILED``).
+Exit status: runtests.py's (0 when the tests passed), or 3 when the install
+did not hold (the tests would not have exercised fastdispatch).
 """
 
 from __future__ import annotations
@@ -38,6 +37,7 @@ import collections
 import contextlib
 import importlib
 import os
+import platform
 import re
 import runpy
 import shutil
@@ -52,9 +52,87 @@ from typing import IO, Iterator
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SDIST_DIR_ENV = "FASTDISPATCH_DJANGO_SDIST_DIR"
 DEFAULT_APPS = ("dispatch",)
+
+# The wider set: apps of Django's tests/ that exercise signals, and which.
+# auth_tests runs without test_hashers (password hashing, no signals, two
+# thirds of the app's time); see wide_labels().
+WIDE_APPS: dict[str, str] = {
+    "m2m_signals": "m2m_changed",
+    "migrate_signals": "pre_migrate, post_migrate",
+    "delete": "pre_delete, post_delete (and has_listeners() fast paths of the collector)",
+    "delete_regress": "pre_delete, post_delete",
+    "model_fields": "post_init (ImageField dimensions), class_prepared",
+    "fixtures": "pre_save/post_save with raw=True from loaddata",
+    "fixtures_regress": "pre_save/post_save from loaddata",
+    "auth_tests": "user_logged_in/out, user_login_failed, post_migrate (permissions), setting_changed",
+    "test_utils": "setting_changed (override_settings), template_rendered",
+    "contenttypes_tests": "post_migrate (content types), pre_migrate",
+    "invalid_models_tests": "system checks of lazy model signal references (signals.E001)",
+    "check_framework": "system checks of lazy model signal references",
+    "update_only_fields": "pre_save/post_save update_fields",
+    "proxy_models": "model signals with proxy senders",
+    "many_to_many": "m2m_changed",
+    "generic_relations_regress": "model signals of generic relations",
+    "settings_tests": "setting_changed",
+    "handlers": "request_started, request_finished, got_request_exception",
+    "test_client": "template_rendered, request signals",
+    "defer_regress": "post_init/post_save of deferred-field models",
+    "sites_tests": "post_migrate (create_default_site), pre_delete/pre_save cache clearing",
+    "multiple_database": "model and m2m signals with `using`",
+    "asgi": "request_started/request_finished from async handlers (thread sensitivity)",
+    "wsgi": "request_finished",
+    "backends": "connection_created",
+    "model_inheritance": "model signals of parent and child models",
+    "migrations.test_commands": "pre_migrate/post_migrate from the migrate command",
+}
+WIDE_EXCLUDED_MODULES = {"auth_tests.test_hashers"}
+
+# unittest's verbose result of each test (verbosity 2): the test's line, maybe
+# its docstring's first line, then " ... ok" (or "skipped 'why'", "FAIL"...).
+RESULT_RE = re.compile(
+    r"^\w+ \((?P<id>[\w.]+)\)(?:\n[^\n]*?)? \.\.\. "
+    r"(?P<result>ok|skipped|expected failure|unexpected success|FAIL|ERROR)",
+    re.MULTILINE,
+)
+APP_COUNTS_LINE = "tests by app: "
+
+
+def wide_labels(tests_dir: Path) -> list[str]:
+    """The test labels of the wider set for Django's ``tests_dir``."""
+    labels = []
+    for app in WIDE_APPS:
+        modules = sorted(
+            f"{app}.{path.stem}" for path in (tests_dir / app).glob("test*.py")
+        )
+        if any(module in WIDE_EXCLUDED_MODULES for module in modules):
+            labels += [m for m in modules if m not in WIDE_EXCLUDED_MODULES]
+        else:
+            labels.append(app)
+    return labels
+
+
+def counts_by_app(output: str) -> dict[str, collections.Counter[str]]:
+    """``{app: Counter(ok=.., skipped=.., ...)}`` from unittest's verbose results."""
+    counts: dict[str, collections.Counter[str]] = {}
+    for match in RESULT_RE.finditer(output):
+        app = match.group("id").partition(".")[0]
+        counts.setdefault(app, collections.Counter())[match.group("result")] += 1
+    return counts
+
+
+def format_counts(counts: dict[str, collections.Counter[str]]) -> str:
+    """``app=ran/ok/skipped/other`` for each app, space-separated."""
+    parts = []
+    for app, counter in sorted(counts.items()):
+        ran = sum(counter.values())
+        other = ran - counter["ok"] - counter["skipped"]  # failures, errors, xfails
+        parts.append(f"{app}={ran}/{counter['ok']}/{counter['skipped']}/{other}")
+    return " ".join(parts)
+
+
 IMPLEMENTATION_LINE = "fastdispatch implementation: "
 IMPLEMENTATION_FILE_LINE = "fastdispatch implementation file: "
-SWAP_FAILED_EXIT = 3
+INSTALL_FAILED_EXIT = 3
 
 # unittest's summary, as TextTestRunner prints it.
 RAN_RE = re.compile(r"^Ran (\d+) tests? in [0-9.]+s$", re.MULTILINE)
@@ -216,46 +294,33 @@ def ensure_django_tests(version: str, cache: Path | None = None) -> Path:
     return tests_dir
 
 
-# -- the swap -----------------------------------------------------------------
+# -- the install --------------------------------------------------------------
+
+IMPLEMENTATIONS = {
+    "compiled": "fastdispatch._dispatcher_c",
+    "python": "fastdispatch._dispatcher_py",
+}
 
 
-def default_implementation() -> str:
-    """The implementation ``fastdispatch.dispatcher`` picked (compiled if available)."""
-    from fastdispatch import dispatcher
-
-    return "fastdispatch._dispatcher_c" if dispatcher.COMPILED else "fastdispatch._dispatcher_py"
-
-
-def swap_in(impl_name: str) -> ModuleType:
-    """Make ``django.dispatch`` and ``django.dispatch.dispatcher`` fastdispatch's.
-
-    Call it before anything imports ``django.dispatch``; Signals created
-    earlier (if any) would stay Django's.
-    """
-    impl = importlib.import_module(impl_name)
-    missing = [
-        name
-        for name in ("Signal", "receiver", "_make_id", "NONE_ID", "NO_RECEIVERS")
-        if not hasattr(impl, name)
-    ]
-    if missing:
-        raise SystemExit(f"{impl_name} lacks {', '.join(missing)}: not a dispatcher")
-    # The alias: importing (or mock.patch-ing) django.dispatch.dispatcher gets
-    # the implementation module itself.
-    sys.modules["django.dispatch.dispatcher"] = impl
-    import django.dispatch  # its `from django.dispatch.dispatcher import ...` gets impl
-
-    django.dispatch.dispatcher = impl  # type: ignore[attr-defined]
-    django.dispatch.Signal = impl.Signal  # type: ignore[attr-defined]
-    django.dispatch.receiver = impl.receiver  # type: ignore[attr-defined]
-    return impl
+def implementation_name(impl: str | None) -> str | None:
+    """``compiled``/``python`` from either that or a module name; None: default."""
+    if impl is None or impl in IMPLEMENTATIONS:
+        return impl
+    for name, module_name in IMPLEMENTATIONS.items():
+        if impl == module_name:
+            return name
+    raise SystemExit(
+        f"--impl: {impl!r} is not one of {', '.join([*IMPLEMENTATIONS, *IMPLEMENTATIONS.values()])}"
+    )
 
 
 def _make_id_patch_reaches(impl: ModuleType) -> bool:
     """Whether ``mock.patch("django.dispatch.dispatcher._make_id")`` changes
-    what the implementation's ``Signal`` uses (Django's
+    what the installed ``Signal`` uses (Django's
     ``test_garbage_collected_sender`` relies on it)."""
     from unittest import mock
+
+    import django.dispatch
 
     calls: list[object] = []
     real_make_id = impl._make_id
@@ -270,7 +335,7 @@ def _make_id_patch_reaches(impl: ModuleType) -> bool:
     def listener(**kwargs: object) -> None:
         pass
 
-    signal = impl.Signal()
+    signal = django.dispatch.Signal()
     sender = Sender()
     with mock.patch("django.dispatch.dispatcher._make_id", fake_make_id):
         signal.connect(listener, sender=sender)
@@ -279,84 +344,81 @@ def _make_id_patch_reaches(impl: ModuleType) -> bool:
     return any(target is sender for target in calls) and impl._make_id is real_make_id
 
 
-def swap_report(impl: ModuleType, apps: list[str]) -> list[tuple[str, bool]]:
-    """(description, holds) for each thing the swap must have achieved."""
+def install_report(impl: ModuleType, apps: list[str]) -> list[tuple[str, bool]]:
+    """(description, holds) for each thing the install must have achieved."""
     import django.dispatch
 
+    import fastdispatch.django
+
+    installed = django.dispatch.Signal
     checks = [
         (
-            f'sys.modules["django.dispatch.dispatcher"] is {impl.__name__}',
-            sys.modules.get("django.dispatch.dispatcher") is impl,
+            f"django.dispatch.Signal is a subclass of {impl.__name__}.Signal",
+            isinstance(installed, type) and issubclass(installed, impl.Signal),
         ),
         (
-            f"django.dispatch.dispatcher is {impl.__name__}",
-            getattr(django.dispatch, "dispatcher", None) is impl,
+            "django.dispatch.dispatcher.Signal is django.dispatch.Signal",
+            sys.modules["django.dispatch.dispatcher"].Signal is installed,  # type: ignore[attr-defined]
         ),
         (
-            f"django.dispatch.Signal, receiver are {impl.__name__}'s",
-            django.dispatch.Signal is impl.Signal
-            and django.dispatch.receiver is impl.receiver,
+            "Signal.connect keeps Django's __module__ (signals.E001 check)",
+            getattr(installed.connect, "__module__", None) == "django.dispatch.dispatcher",
         ),
     ]
     for app in apps:
-        module = sys.modules.get(f"{app}.tests")
+        module = sys.modules.get(f"{app.partition('.')[0]}.tests")
         if module is None:
             continue
         dispatch_module = getattr(module, "dispatch", None)  # `from django import dispatch`
         if isinstance(dispatch_module, ModuleType):
             checks.append(
                 (
-                    f"{app}.tests.dispatch.Signal is {impl.__name__}.Signal",
-                    getattr(dispatch_module, "Signal", None) is impl.Signal,
+                    f"{module.__name__}.dispatch.Signal is the installed Signal",
+                    getattr(dispatch_module, "Signal", None) is installed,
                 )
             )
-        for attribute in ("Signal", "receiver"):
-            if hasattr(module, attribute):
-                checks.append(
-                    (
-                        f"{app}.tests.{attribute} is {impl.__name__}.{attribute}",
-                        getattr(module, attribute) is getattr(impl, attribute),
-                    )
+        if hasattr(module, "Signal"):
+            checks.append(
+                (
+                    f"{module.__name__}.Signal is the installed Signal",
+                    module.Signal is installed,
                 )
+            )
+    report = fastdispatch.django.accelerated_signals(import_django=True)
+    stock = [name for name, ours in report.items() if not ours]
+    django_signals = [
+        name
+        for name in report
+        if name.rpartition(".")[0] in fastdispatch.django.DJANGO_SIGNAL_MODULES
+    ]
+    checks.append(
+        (
+            f"every signal is a fastdispatch signal ({len(report)} signals, "
+            f"{len(django_signals)} of them in Django's signal modules"
+            + (f"; NOT: {', '.join(stock)}" if stock else "")
+            + ")",
+            not stock and len(django_signals) >= 20,
+        )
+    )
     return checks
-
-
-def builtin_signals_report(impl: ModuleType) -> str:
-    """Whether Django's own signals (created at import) are fastdispatch's."""
-    names = {
-        "django.db.models.signals": ("post_save", "pre_migrate"),
-        "django.core.signals": ("request_started",),
-        "django.test.signals": ("setting_changed",),
-    }
-    ours, theirs = [], []
-    for module_name, attributes in names.items():
-        module = sys.modules.get(module_name)
-        if module is None:
-            continue
-        for attribute in attributes:
-            signal = getattr(module, attribute, None)
-            (ours if isinstance(signal, impl.Signal) else theirs).append(attribute)
-    if theirs:
-        return f"NOT all fastdispatch (still Django's: {', '.join(theirs)})"
-    return f"fastdispatch ({', '.join(ours)})"
 
 
 # -- running ------------------------------------------------------------------
 
 
 class _Tee:
-    """Writes through to ``stream``, keeping the tail to find unittest's summary."""
+    """Writes through to ``stream``, keeping a copy (unittest's results)."""
 
     def __init__(self, stream: IO[str]) -> None:
         self._stream = stream
-        self._tail: collections.deque[str] = collections.deque(maxlen=4000)
+        self._chunks: list[str] = []
 
     def write(self, text: str) -> int:
-        self._tail.append(text)
+        self._chunks.append(text)
         return self._stream.write(text)
 
-    def tail(self) -> str:
-        return "".join(self._tail)
+    def text(self) -> str:
+        return "".join(self._chunks)
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._stream, name)
@@ -380,16 +442,26 @@ def main(argv: list[str] | None = None) -> int:
         extra = argv[argv.index("--") + 1 :]
         argv = argv[: argv.index("--")]
     parser = argparse.ArgumentParser(
-        description="Run apps of Django's test suite against fastdispatch.",
+        description="Run apps of Django's test suite with fastdispatch installed.",
         epilog="Arguments after -- go to Django's runtests.py.",
     )
     parser.add_argument(
-        "apps", nargs="*", default=list(DEFAULT_APPS),
+        "apps", nargs="*",
         help="test apps/labels of Django's tests/ (default: dispatch)",
     )
     parser.add_argument(
-        "--impl", metavar="MODULE",
-        help="implementation module (default: the one fastdispatch.dispatcher picks)",
+        "--wide", action="store_true",
+        help="add the wider set of signal-heavy apps (WIDE_APPS) to the apps",
+    )
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--impl", metavar="IMPL",
+        help="compiled or python (or the module name; default: the one "
+        "fastdispatch.dispatcher picks)",
+    )
+    group.add_argument(
+        "--stock", action="store_true",
+        help="do not install fastdispatch: run on Django's own dispatcher (for comparison)",
     )
     parser.add_argument(
         "--tests-dir", type=Path, metavar="DIR",
@@ -401,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
     import django  # only django/__init__: django.dispatch is not imported yet
 
     if "django.dispatch" in sys.modules or "django.dispatch.dispatcher" in sys.modules:
-        raise SystemExit("django.dispatch was imported before the swap")
+        raise SystemExit("django.dispatch was imported before fastdispatch.django.install()")
     tests_dir = options.tests_dir
     if tests_dir is None:
         try:
@@ -414,16 +486,25 @@ def main(argv: list[str] | None = None) -> int:
     if not runtests.is_file():
         print(f"{runtests} does not exist", file=sys.stderr)
         return 2
+    apps = list(options.apps) + (wide_labels(tests_dir) if options.wide else [])
+    apps = apps or list(DEFAULT_APPS)
 
-    impl_name = options.impl or default_implementation()
-    impl = swap_in(impl_name)
-    patch_reaches = _make_id_patch_reaches(impl)
+    impl: ModuleType | None = None
+    patch_reaches = False
+    if not options.stock:
+        import fastdispatch.django
+
+        fastdispatch.django.install(implementation=implementation_name(options.impl))
+        impl = importlib.import_module(
+            IMPLEMENTATIONS[fastdispatch.django.installed_implementation() or ""]
+        )
+        patch_reaches = _make_id_patch_reaches(impl)
 
     # As `cd tests && ./runtests.py ...` would: the script's folder first on
     # sys.path (for test_sqlite and the test apps), and it as the cwd.
     tee = _Tee(sys.stderr)
     sys.stderr = tee  # unittest's TextTestRunner writes to sys.stderr
-    sys.argv = [str(runtests), *options.apps, "--parallel", "1",
+    sys.argv = [str(runtests), *apps, "--parallel", "1",
                 "--verbosity", options.verbosity, "--noinput", *extra]
     sys.path.insert(0, str(tests_dir))
     os.chdir(tests_dir)
@@ -439,27 +520,35 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr = tee._stream  # type: ignore[assignment]
         sys.stdout.flush()
 
-    checks = swap_report(impl, options.apps)
-    checks.append(
-        ('mock.patch("django.dispatch.dispatcher._make_id") reaches its Signal',
-         patch_reaches)
-    )
-    ran, unittest_status = unittest_summary(tee.tail())
+    output = tee.text()
+    ran, unittest_status = unittest_summary(output)
     lines = [
         "-" * 70,
-        f"Django {django.__version__}, apps: {' '.join(options.apps)}, tests from {tests_dir}",
-        IMPLEMENTATION_FILE_LINE + str(getattr(impl, "__file__", "?")),
-        *(f"swap check: {text}: {'yes' if holds else 'NO'}" for text, holds in checks),
-        f"Django's built-in signals: {builtin_signals_report(impl)}",
-        IMPLEMENTATION_LINE + impl.__name__,
+        f"Django {django.__version__}, Python {platform.python_version()}, "
+        f"apps: {' '.join(apps)}, tests from {tests_dir}",
+    ]
+    checks: list[tuple[str, bool]] = []
+    if impl is not None:
+        checks = install_report(impl, apps)
+        checks.append(
+            ('mock.patch("django.dispatch.dispatcher._make_id") reaches the installed Signal',
+             patch_reaches)
+        )
+        lines.append(IMPLEMENTATION_FILE_LINE + str(getattr(impl, "__file__", "?")))
+        lines += [f"install check: {text}: {'yes' if holds else 'NO'}" for text, holds in checks]
+    counts = counts_by_app(output)
+    if counts:
+        lines.append(APP_COUNTS_LINE + "(ran/ok/skipped/other) " + format_counts(counts))
+    lines += [
+        IMPLEMENTATION_LINE + (impl.__name__ if impl is not None else "none (stock django.dispatch)"),
         "unittest summary: "
         + (f"ran {ran} tests, {unittest_status}" if ran is not None else "no summary found"),
     ]
     sys.stderr.flush()
     print("\n".join(lines), flush=True)
     if not all(holds for _, holds in checks):
-        print("The swap did not hold: these tests did not exercise fastdispatch.", flush=True)
-        return SWAP_FAILED_EXIT
+        print("The install did not hold: these tests did not exercise fastdispatch.", flush=True)
+        return INSTALL_FAILED_EXIT
     return status
 
 
