@@ -268,11 +268,12 @@ cdef class _SignalCore:
         # The caller holds self.lock.
         if self._dead_receivers:
             self._dead_receivers = False
-            self._records = {
-                key: record
-                for key, record in self._records.items()
-                if not _is_dead(record)
-            }
+            records = self._records
+            alive = {key: r for key, r in records.items() if not _is_dead(<tuple>r)}
+            # Unless `receivers` was assigned meanwhile (factory_boy assigns
+            # it without the lock): that assignment wins.
+            if self._records is records:
+                self._records = alive
             self._changed()
 
     def _flag_dead_receivers(self, reference=None):

@@ -25,7 +25,11 @@ Determinism. Garbage collection is switched off while the machine runs, so an
 object dies either at once (reference counting) or at an explicit
 ``gc.collect()`` of a rule, never between the fastdispatch half and the Django
 half of an operation. Every operation is applied to the fastdispatch signal
-first.
+first. When a sender dies, both signals are made to drop its records before
+the next comparison (``delete_sender``). Because the two signals share every
+receiver, an extra invariant checks that a receiver the model dropped is kept
+alive only if the oracle holds it strongly too (fastdispatch holding on to
+one would otherwise be invisible).
 
 Excluded from the comparison, because the oracle defines them differently
 (each is tested on its own at the end of this module):

@@ -162,11 +162,12 @@ class _SignalCore:
         # The caller holds self.lock.
         if self._dead_receivers:
             self._dead_receivers = False
-            self._records = {
-                key: record
-                for key, record in self._records.items()
-                if not _is_dead(record)
-            }
+            records = self._records
+            alive = {key: r for key, r in records.items() if not _is_dead(r)}
+            # Unless `receivers` was assigned meanwhile (factory_boy assigns
+            # it without the lock): that assignment wins.
+            if self._records is records:
+                self._records = alive
             self._changed()
 
     def _flag_dead_receivers(self, reference: object = None) -> None:
@@ -398,6 +399,8 @@ class _SignalCore:
                 records = cached[1]
             else:
                 records = self._records_for(sender)
+            if not records:  # Django's NO_RECEIVERS shortcut
+                return []
             sync_receivers = []
             async_receivers = []
             for record in records:
@@ -411,9 +414,12 @@ class _SignalCore:
                         async_receivers.append(receiver)
                     else:
                         sync_receivers.append(receiver)
-            responses = [
-                (r, r(signal=self, sender=sender, **named)) for r in sync_receivers
-            ]
+            # A loop, not a comprehension: on Python 3.11 a comprehension is a
+            # frame of its own, and receivers that warn with a stacklevel
+            # count the frames between them and the sender, as Django has them.
+            responses = []
+            for r in sync_receivers:
+                responses.append((r, r(signal=self, sender=sender, **named)))
         if async_receivers:
             responses.extend(
                 _async.send_async_receivers(self, async_receivers, sender, named, False)
