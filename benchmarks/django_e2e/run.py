@@ -54,10 +54,20 @@ LABELS = {
 }
 
 
+def _package_root() -> str:
+    """Where the fastdispatch to measure lives: the installed one if there is
+    one (a regular install has its compiled extension there), else src/."""
+    try:
+        import fastdispatch
+    except ImportError:
+        return str(REPO / "src")
+    return str(Path(fastdispatch.__file__).resolve().parent.parent)
+
+
 def run_once(mode: str, repeat: int, scale: float, clock: str) -> dict[str, Any]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO / "src"), *filter(None, [env.get("PYTHONPATH")])]
+        [_package_root(), *filter(None, [env.get("PYTHONPATH")])]
     )
     env.pop("DJANGO_SETTINGS_MODULE", None)
     completed = subprocess.run(
