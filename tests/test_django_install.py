@@ -13,6 +13,8 @@ from types import ModuleType
 
 import pytest
 
+from .conftest import IMPLEMENTATIONS
+
 pytest.importorskip(
     "django",
     reason="Django is not installed (pip install django to run these; CI does)",
@@ -458,6 +460,10 @@ def test_install_refuses_when_code_holds_djangos_signal_class(project: Path) -> 
     assert "(not bound to a module-level name): <django.dispatch.dispatcher.Signal" in out
 
 
+@pytest.mark.skipif(
+    "compiled" not in IMPLEMENTATIONS,
+    reason="switching to the compiled implementation needs the compiled extension",
+)
 def test_install_cannot_switch_implementation(project: Path) -> None:
     out = _ok(
         run_python(
