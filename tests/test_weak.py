@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from fastdispatch import _signal
+
 
 class Handler:
     def __init__(self) -> None:
@@ -245,13 +247,16 @@ def test_id_reuse_never_delivers_to_a_dead_senders_receivers(
     # Like Django's test_garbage_collected_sender: every Sender gets id 0, so
     # the second sender looks like the first one to the lookup keys.
     sig = impl.Signal(use_caching=use_caching)
-    real_make_id = impl._make_id
+    real_make_id = _signal._make_id
 
     class Sender:
         pass
 
+    faked: list[int] = []
+
     def fake_make_id(target: object) -> object:
         if isinstance(target, Sender):
+            faked.append(1)  # not the sender: that would keep it alive
             return 0
         return real_make_id(target)
 
@@ -261,7 +266,8 @@ def test_id_reuse_never_delivers_to_a_dead_senders_receivers(
     def second_receiver(attempt: str, **kwargs: Any) -> str:
         return attempt
 
-    monkeypatch.setattr(impl, "_make_id", fake_make_id)
+    # Both implementations call fastdispatch._signal's _make_id.
+    monkeypatch.setattr(_signal, "_make_id", fake_make_id)
     sender = Sender()
     sig.connect(first_receiver, sender)
     assert sig.send(sender, attempt="first") == [(first_receiver, "first")]
@@ -273,6 +279,7 @@ def test_id_reuse_never_delivers_to_a_dead_senders_receivers(
     sig.connect(second_receiver, sender)
     assert sig.send(sender, attempt="second") == [(second_receiver, "second")]
     assert len(sig.receivers) == 1
+    assert faked, "the patched _make_id was never called"
 
 
 NOT_WEAKREFABLE_SENDERS = [
