@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, auto_pickle=False
-# cython: binding=True, embedsignature=True
+# cython: binding=True, embedsignature=True, freethreading_compatible=True
 """Compiled implementation of the dispatcher's send path: fastdispatch._dispatcher_c.
 
 The twin of ``src/fastdispatch/_dispatcher_py.py``: the same names, the same
@@ -33,6 +33,7 @@ from fastdispatch._signal import (  # noqa: F401 (_make_id: re-exported)
     receiver,
 )
 
+from cython cimport critical_section
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.dict cimport PyDict_Next
 from cpython.object cimport PyObject
@@ -44,6 +45,12 @@ cdef extern from "Python.h":
     PyObject *PyTuple_GET_ITEM(object tuple, Py_ssize_t index)
 
 cdef extern from "fastdispatch_helpers.h":
+    bint FD_FREE_THREADED
+    int fd_load_int(int *flag)
+    void fd_store_int(int *flag, int value)
+    unsigned int fd_load_uint(unsigned int *value)
+    void fd_store_uint(unsigned int *target, unsigned int value)
+    object fd_dict_get(object dict, object key)
     object fd_referent(object ref)
     int fd_init_weakmethod(object descriptor) except -1
     object fd_weakmethod_func_ref(object method)
@@ -97,18 +104,24 @@ cdef inline object _live(tuple record):
 cdef class _SignalCore:
     """The send path. See ``Signal`` for the public documentation."""
 
-    cdef public object use_caching
-    cdef public dict sender_receivers_cache
-    cdef public bint _dead_receivers
+    # Behind properties of the names Django and the shared code use
+    # (use_caching, sender_receivers_cache, _dead_receivers, _records): on a
+    # free-threaded build a field is read and written in a critical section
+    # (or atomically), so no thread sees an object another one just freed.
+    cdef object _use_caching
+    cdef int _caching  # bool(_use_caching), what every send reads
+    cdef dict _cache
+    cdef int _dead
     # The shared code's receiver records (see fastdispatch._signal); a C
     # field because every send checks it first.
-    cdef public dict _records
+    cdef dict _records_dict
     # (records, filter_by_sender) or None when stale.
     cdef object _snapshot
-    # Keyword names of the last send (see _kwnames, _receiver_kwnames).
+    # GIL builds only (free-threaded builds skip these memos): the keyword
+    # names of the last send (see _kwnames, _receiver_kwnames) and the
+    # sender_receivers_cache entry used last (see _records_for).
     cdef tuple _last_kwnames
     cdef tuple _last_call_kwnames
-    # The sender_receivers_cache entry used last (see _records_for).
     cdef tuple _last_entry
     # Version tag of type(self) when _live_receivers was last found to be
     # ours (see _uses_stock_live_receivers).
@@ -117,17 +130,68 @@ cdef class _SignalCore:
     def __cinit__(self, *args, **kwargs):
         # Here rather than in __init__, so a subclass that forgets to call
         # super().__init__() still has a consistent (empty) signal.
-        self.use_caching = False
-        self.sender_receivers_cache = {}
-        self._dead_receivers = False
+        self._use_caching = False
+        self._cache = {}
+        self._records_dict = {}
         self._snapshot = None
         init_state(self)
 
+    @property
+    def use_caching(self):
+        with critical_section(self):
+            return self._use_caching
+
+    @use_caching.setter
+    def use_caching(self, value):
+        cdef bint caching = value
+        with critical_section(self):
+            previous = self._use_caching
+            self._use_caching = value
+            fd_store_int(&self._caching, caching)
+        del previous  # released outside the critical section
+
+    @property
+    def sender_receivers_cache(self):
+        with critical_section(self):
+            return self._cache
+
+    @sender_receivers_cache.setter
+    def sender_receivers_cache(self, dict value not None):
+        with critical_section(self):
+            previous = self._cache
+            self._cache = value
+            self._last_entry = None
+        del previous
+
+    @property
+    def _dead_receivers(self):
+        return bool(fd_load_int(&self._dead))
+
+    @_dead_receivers.setter
+    def _dead_receivers(self, value):
+        fd_store_int(&self._dead, bool(value))
+
+    @property
+    def _records(self):
+        with critical_section(self):
+            return self._records_dict
+
+    @_records.setter
+    def _records(self, dict value not None):
+        with critical_section(self):
+            previous = self._records_dict
+            self._records_dict = value
+        del previous
+
     def _changed(self):
         # The caller holds self.lock (or owns the signal exclusively).
-        self._snapshot = None
-        self._last_entry = None
-        self.sender_receivers_cache.clear()
+        with critical_section(self):
+            previous = self._snapshot
+            self._snapshot = None
+            self._last_entry = None
+            cache = self._cache
+        del previous
+        cache.clear()
 
     def _live_receivers(self, sender):
         """The live receivers for ``sender``: ``(sync_receivers, async_receivers)``."""
@@ -151,12 +215,12 @@ cdef class _SignalCore:
         kept until the class (or a base) changes, which changes its version tag.
         """
         cdef unsigned int version = fd_type_version(self)
-        if version != 0 and version == self._stock_type_version:
+        if version != 0 and version == fd_load_uint(&self._stock_type_version):
             return True
         if type(self)._live_receivers is not _STOCK_LIVE_RECEIVERS:
             return False
         # The lookup just made gives the type a version tag if it had none.
-        self._stock_type_version = fd_type_version(self)
+        fd_store_uint(&self._stock_type_version, fd_type_version(self))
         return True
 
     cdef list _send(self, sender, dict named, bint robust):
@@ -180,7 +244,7 @@ cdef class _SignalCore:
             count += len(<tuple>caller_kwnames)
         cdef Py_ssize_t sender_at = _sender_position(nargs, caller_kwnames, robust)
         sender = <object>args[sender_at]
-        if not self._records:
+        if not _has_records(self):
             return []
         kwnames = self._receiver_kwnames(caller_kwnames, nargs)
         if kwnames is None:  # "signal" among the keywords: the generic path
@@ -209,16 +273,18 @@ cdef class _SignalCore:
         code, so the answer for the last one is kept.
         """
         key = None if caller_kwnames == NULL else <object>caller_kwnames
-        cached = self._last_call_kwnames
-        if (
-            cached is not None
-            and (<tuple>cached)[1] == nargs
-            and _same_names((<tuple>cached)[0], key)
-        ):
-            return (<tuple>cached)[2]
+        if not FD_FREE_THREADED:
+            cached = self._last_call_kwnames
+            if (
+                cached is not None
+                and (<tuple>cached)[1] == nargs
+                and _same_names((<tuple>cached)[0], key)
+            ):
+                return (<tuple>cached)[2]
         names = () if key is None else tuple([n for n in key if n != "sender"])
         kwnames = None if "signal" in names else _SIGNAL_SENDER + names
-        self._last_call_kwnames = (key, nargs, kwnames)
+        if not FD_FREE_THREADED:
+            self._last_call_kwnames = (key, nargs, kwnames)
         return kwnames
 
     cdef list _dispatch(self, sender, PyObject **vector, kwnames, named, bint robust):
@@ -271,8 +337,29 @@ cdef object _STOCK_LIVE_RECEIVERS = _SignalCore._live_receivers
 # C functions, not methods, as module functions in the pure twin: nothing
 # here is a hook a subclass could override.
 
+cdef inline bint _has_records(_SignalCore signal) except -1:
+    if FD_FREE_THREADED:
+        with critical_section(signal):
+            return bool(signal._records_dict)
+    return bool(signal._records_dict)
+
+
+cdef inline object _snapshot_of(_SignalCore signal):
+    if FD_FREE_THREADED:
+        with critical_section(signal):
+            return signal._snapshot
+    return signal._snapshot
+
+
+cdef inline dict _cache_of(_SignalCore signal):
+    if FD_FREE_THREADED:
+        with critical_section(signal):
+            return signal._cache
+    return signal._cache
+
+
 cdef tuple _current_snapshot(_SignalCore signal):
-    snapshot = signal._snapshot
+    snapshot = _snapshot_of(signal)
     if snapshot is None:
         with signal.lock:
             snapshot = _snapshot_locked(signal)
@@ -282,11 +369,13 @@ cdef tuple _current_snapshot(_SignalCore signal):
 cdef tuple _snapshot_locked(_SignalCore signal):
     # The caller holds signal.lock.
     signal._clear_dead_receivers()
-    snapshot = signal._snapshot
+    snapshot = _snapshot_of(signal)
     if snapshot is None:
         records = tuple(signal._records.values())
         filter_by_sender = any([r[0][1] != _NONE_ID for r in records])
-        snapshot = signal._snapshot = (records, filter_by_sender)
+        snapshot = (records, filter_by_sender)
+        with critical_section(signal):
+            signal._snapshot = snapshot
     return <tuple>snapshot
 
 
@@ -295,20 +384,23 @@ cdef tuple _records_for(_SignalCore signal, sender):
 
     Weak references are not dereferenced here: that happens at call time.
     """
-    if signal._dead_receivers:
+    if fd_load_int(&signal._dead):
         with signal.lock:
             signal._clear_dead_receivers()
-    if not signal.use_caching:
+    if not fd_load_int(&signal._caching):
         return _filter(_current_snapshot(signal), sender)
-    # The entry of the last sender comes first: sends come in runs for
-    # one sender (a queryset's post_init, a loop of saves).
-    cached = signal._last_entry
-    if cached is not None and fd_referent((<tuple>cached)[0]) is sender:
-        return <tuple>(<tuple>cached)[1]
+    if not FD_FREE_THREADED:
+        # The entry of the last sender comes first: sends come in runs for
+        # one sender (a queryset's post_init, a loop of saves).
+        cached = signal._last_entry
+        if cached is not None and fd_referent((<tuple>cached)[0]) is sender:
+            return <tuple>(<tuple>cached)[1]
     key = id(sender)
-    cached = signal.sender_receivers_cache.get(key)
+    cache = _cache_of(signal)
+    cached = fd_dict_get(cache, key)
     if cached is not None and fd_referent((<tuple>cached)[0]) is sender:
-        signal._last_entry = cached
+        if not FD_FREE_THREADED:
+            signal._last_entry = cached
         return <tuple>(<tuple>cached)[1]
     try:
         sender_ref = _SenderRef(sender, signal._on_sender_death)
@@ -320,7 +412,10 @@ cdef tuple _records_for(_SignalCore signal, sender):
         # Computed and stored under the lock, so a concurrent connect
         # cannot leave a stale entry behind.
         records = _filter(_snapshot_locked(signal), sender)
-        signal._last_entry = signal.sender_receivers_cache[key] = (sender_ref, records)
+        entry = (sender_ref, records)
+        cache[key] = entry
+        if not FD_FREE_THREADED:
+            signal._last_entry = entry
     return records
 
 
@@ -367,7 +462,7 @@ cdef inline object _kwnames(_SignalCore signal, dict named):
     cdef Py_ssize_t count = len(named)
     if count == 0:
         return _SIGNAL_SENDER
-    cdef tuple last = signal._last_kwnames
+    cdef tuple last = None if FD_FREE_THREADED else signal._last_kwnames
     cdef Py_ssize_t position = 0, index = 2
     cdef PyObject *key
     cdef PyObject *value
@@ -381,7 +476,8 @@ cdef inline object _kwnames(_SignalCore signal, dict named):
     if "signal" in named:
         return None
     kwnames = _SIGNAL_SENDER + tuple(named)
-    signal._last_kwnames = kwnames
+    if not FD_FREE_THREADED:
+        signal._last_kwnames = kwnames
     return kwnames
 
 

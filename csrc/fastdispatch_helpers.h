@@ -7,6 +7,44 @@
 #include <Python.h>
 #include "structmember.h"
 
+/* Free-threaded CPython (3.13t and later) runs without the GIL: state that
+   threads share is then read and written with atomics or inside critical
+   sections (see the module docstring of _dispatcher_c.pyx). The GIL build
+   compiles the plain loads and stores it always had. */
+#ifdef Py_GIL_DISABLED
+#define FD_FREE_THREADED 1
+#define fd_load_int(p) _Py_atomic_load_int_relaxed(p)
+#define fd_store_int(p, v) _Py_atomic_store_int_relaxed((p), (v))
+#define fd_load_uint(p) _Py_atomic_load_uint_relaxed(p)
+#define fd_store_uint(p, v) _Py_atomic_store_uint_relaxed((p), (v))
+#else
+#define FD_FREE_THREADED 0
+#define fd_load_int(p) (*(p))
+#define fd_store_int(p, v) (*(p) = (v))
+#define fd_load_uint(p) (*(p))
+#define fd_store_uint(p, v) (*(p) = (v))
+#endif
+
+/* dict[key] as a new reference, None if missing, NULL on error. Without the
+   GIL, a borrowed value could be freed by another thread before it is
+   increfed: PyDict_GetItemRef increfs it safely. */
+static inline PyObject *fd_dict_get(PyObject *dict, PyObject *key) {
+#if PY_VERSION_HEX >= 0x030d0000
+    PyObject *value;
+    if (PyDict_GetItemRef(dict, key, &value) < 0) return NULL;
+    if (value == NULL) { Py_INCREF(Py_None); return Py_None; }
+    return value;
+#else
+    PyObject *value = PyDict_GetItemWithError(dict, key);
+    if (value == NULL) {
+        if (PyErr_Occurred()) return NULL;
+        value = Py_None;
+    }
+    Py_INCREF(value);
+    return value;
+#endif
+}
+
 /* The referent of a weak reference as a new reference, or None if dead. */
 static inline PyObject *fd_referent(PyObject *ref) {
 #if PY_VERSION_HEX >= 0x030d0000
@@ -52,7 +90,12 @@ static inline unsigned int fd_type_version(PyObject *obj) {
 #ifdef Py_TPFLAGS_VALID_VERSION_TAG
     if (!PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG)) return 0;
 #endif
+#ifdef Py_GIL_DISABLED
+    /* CPython itself reads it so, as other threads may assign a new one. */
+    return _Py_atomic_load_uint32_relaxed(&type->tp_version_tag);
+#else
     return type->tp_version_tag;
+#endif
 }
 
 /* Method definitions for the METH_FASTCALL send and send_robust. The text
