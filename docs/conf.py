@@ -74,6 +74,12 @@ doctest_test_doctest_blocks = "default"
 # Sphinx's default also has IGNORE_EXCEPTION_DETAIL: without it, an example's
 # exception message is checked too (the messages are part of the API).
 doctest_default_flags = doctest.ELLIPSIS | doctest.DONT_ACCEPT_TRUE_FOR_1
+# All pages' examples run in one process, page after page in name order.
+# docs/django.rst calls fastdispatch.django.install() in that process, so a
+# page whose examples import Django must call install() first too (in its
+# testsetup), as a project would: if Django's dispatcher was used before,
+# install() raises InstallError.
+
 # Where the examples live (docs/django.rst runs docs/examples/mysite in a new
 # process, with the package from src/).
 doctest_global_setup = f"DOCS_DIR = {str(DOCS)!r}\nSRC_DIR = {str(ROOT / 'src')!r}"
