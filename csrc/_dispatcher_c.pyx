@@ -21,7 +21,7 @@ The C helpers are in ``csrc/fastdispatch_helpers.h``. ``binding`` and
 ``help()``), as the pure twin's are.
 """
 
-from fastdispatch import _signal
+from fastdispatch import _hooks, _signal
 from fastdispatch._signal import (  # noqa: F401 (_make_id: re-exported)
     NO_RECEIVERS,
     NONE_ID,
@@ -206,6 +206,19 @@ cdef class _SignalCore:
                     sync_receivers.append(live)
         return sync_receivers, async_receivers
 
+    def _live_records(self, sender):
+        """``_live_receivers`` with each receiver's record, for the hooked
+        send; None when ``_live_receivers`` is overridden (use that instead)."""
+        if not self._uses_stock_live_receivers():
+            return None
+        cdef list sync_pairs = []
+        cdef list async_pairs = []
+        for record in _records_for(self, sender):
+            live = _live(<tuple>record)
+            if live is not None:
+                (async_pairs if (<tuple>record)[3] else sync_pairs).append((live, record))
+        return sync_pairs, async_pairs
+
     # -- sending -------------------------------------------------------------
 
     cdef bint _uses_stock_live_receivers(self) except -1:
@@ -225,6 +238,8 @@ cdef class _SignalCore:
 
     cdef list _send(self, sender, dict named, bint robust):
         """send/send_robust with the keywords in a dict."""
+        if fd_load_int(&_hooks_active):  # a tracer or a muted() block somewhere
+            return _hooks.send(self, sender, named, "robust" if robust else "send")
         cdef PyObject *stack[_STACK_ARGS + 1]
         cdef PyObject **vector = _vector(stack, len(named))
         try:
@@ -246,6 +261,11 @@ cdef class _SignalCore:
         sender = <object>args[sender_at]
         if not _has_records(self):
             return []
+        if fd_load_int(&_hooks_active):  # a tracer or a muted() block somewhere
+            return _hooks.send(
+                self, sender, _named_from_call(args, nargs, caller_kwnames),
+                "robust" if robust else "send",
+            )
         kwnames = self._receiver_kwnames(caller_kwnames, nargs)
         if kwnames is None:  # "signal" among the keywords: the generic path
             return self._send(sender, _named_from_call(args, nargs, caller_kwnames), robust)
@@ -331,6 +351,16 @@ cdef class _SignalCore:
 
 
 cdef object _STOCK_LIVE_RECEIVERS = _SignalCore._live_receivers
+
+# Raised while a tracer or a muted() block is on (see fastdispatch._hooks).
+cdef int _hooks_active = 0
+
+
+def _set_hooks_active(active):
+    fd_store_int(&_hooks_active, bool(active))
+
+
+_hooks.register_core(_set_hooks_active)
 
 
 # -- finding the receivers of a send -------------------------------------------

@@ -17,7 +17,7 @@ State of the core (besides what ``_signal.init_state`` sets):
 
 from __future__ import annotations
 
-from . import _signal
+from . import _hooks, _signal
 from ._signal import _make_id as _make_id  # re-exported, as Django has it here
 from ._signal import (
     NO_RECEIVERS,
@@ -98,6 +98,21 @@ class _SignalCore:
                     sync_receivers.append(live)
         return sync_receivers, async_receivers
 
+    def _live_records(
+        self, sender: object
+    ) -> tuple[list[tuple[Receiver, Record]], list[tuple[Receiver, Record]]] | None:
+        """``_live_receivers`` with each receiver's record, for the hooked
+        send; None when ``_live_receivers`` is overridden (use that instead)."""
+        if type(self)._live_receivers is not _STOCK_LIVE_RECEIVERS:
+            return None
+        sync_pairs: list[tuple[Receiver, Record]] = []
+        async_pairs: list[tuple[Receiver, Record]] = []
+        for record in _records_for(self, sender):
+            live = _live(record)
+            if live is not None:
+                (async_pairs if record[3] else sync_pairs).append((live, record))
+        return sync_pairs, async_pairs
+
     def send(self, sender: object, **named: Any) -> Responses:
         """Call every receiver for ``sender``; return ``[(receiver, response), ...]``.
 
@@ -107,6 +122,8 @@ class _SignalCore:
         """
         if not self._records:
             return []
+        if _hooks_active:  # a tracer or a muted() block somewhere
+            return _hooks.send(self, sender, named, "send")
         if type(self)._live_receivers is not _STOCK_LIVE_RECEIVERS:
             # A subclass or a patch (sentry-sdk) wraps _live_receivers: use it.
             if self._nobody_listens(sender):
@@ -161,6 +178,8 @@ class _SignalCore:
         returned as its response (with ``__traceback__``)."""
         if not self._records or self._nobody_listens(sender):
             return []
+        if _hooks_active:
+            return _hooks.send(self, sender, named, "robust")
         sync_receivers, async_receivers = self._live_receivers(sender)
         responses = self._call_receivers(sync_receivers, sender, named, True)
         if async_receivers:
@@ -173,6 +192,17 @@ class _SignalCore:
 
 
 _STOCK_LIVE_RECEIVERS = _SignalCore._live_receivers
+
+# Raised while a tracer or a muted() block is on (see fastdispatch._hooks).
+_hooks_active = False
+
+
+def _set_hooks_active(active: bool) -> None:
+    global _hooks_active
+    _hooks_active = active
+
+
+_hooks.register_core(_set_hooks_active)
 
 
 # -- finding the receivers of a send -----------------------------------------

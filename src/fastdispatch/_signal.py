@@ -54,12 +54,14 @@ import weakref
 from _thread import allocate_lock
 from types import FunctionType, MethodType
 
+from . import _hooks
 from ._checks import (
     check_dispatch_uid,
     check_receiver,
     check_records,
     not_weakrefable,
 )
+from ._info import Connection, ReceiverInfo, receiver_info
 
 # typing is not imported at run time (``import fastdispatch`` stays cheap);
 # type checkers treat a TYPE_CHECKING constant as True.
@@ -83,7 +85,7 @@ if TYPE_CHECKING:
 
         def connect(self, *args: Any, **kwargs: Any) -> None: ...
 
-__all__ = ["NONE_ID", "NO_RECEIVERS", "SignalMethods", "receiver"]
+__all__ = ["NONE_ID", "NO_RECEIVERS", "SignalMethods", "TemporaryConnection", "receiver"]
 
 # Captured once: code (and one of Django's tests) may patch ``weakref.ref``,
 # which must not change how existing records are read.
@@ -143,6 +145,46 @@ def _live(record: Record) -> Any:
     return ref
 
 
+class _AnySender:
+    def __repr__(self) -> str:
+        return "<any sender>"
+
+
+_ANY_SENDER: Any = _AnySender()
+
+
+class TemporaryConnection:
+    """What ``Signal.connected_to()`` returns: a context manager (see there)."""
+
+    __slots__ = ("signal", "receiver", "sender", "dispatch_uid", "_connected")
+
+    def __init__(
+        self, signal: Any, receiver: Receiver, sender: object, dispatch_uid: Hashable | None
+    ) -> None:
+        check_receiver(receiver)
+        # Checks the dispatch_uid now, before the block runs.
+        signal._lookup_key(receiver, sender, dispatch_uid)
+        self.signal = signal
+        self.receiver = receiver
+        self.sender = sender
+        self.dispatch_uid = dispatch_uid
+        self._connected: list[bool] = []
+
+    def __enter__(self) -> Receiver:
+        signal = self.signal
+        key = signal._lookup_key(self.receiver, self.sender, self.dispatch_uid)
+        with signal.lock:
+            already = key in signal._records
+        if not already:
+            signal.connect(self.receiver, self.sender, weak=False, dispatch_uid=self.dispatch_uid)
+        self._connected.append(not already)
+        return self.receiver
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._connected.pop():
+            self.signal.disconnect(self.receiver, self.sender, self.dispatch_uid)
+
+
 def _is_dead(record: Record) -> bool:
     ref, sender_ref = record[1], record[2]
     if isinstance(ref, _ReferenceType) and ref() is None:
@@ -188,6 +230,8 @@ def init_state(signal: Any) -> None:
     created (``__cinit__``/``__new__``), so a subclass whose ``__init__``
     forgets ``super().__init__()`` still has a consistent, empty signal."""
     signal._records = {}
+    # ReceiverInfo of each lookup key, computed once, at connect.
+    signal._info = {}
     signal.lock = allocate_lock()
     signal.providing_args = set()
     # One bound method for every weak reference (not one per connect).
@@ -218,6 +262,7 @@ class SignalMethods:
         sender_receivers_cache: dict[int, tuple[Any, tuple[Record, ...]]]
         _dead_receivers: bool
         _records: dict[LookupKey, Record]
+        _info: dict[LookupKey, ReceiverInfo]
         _on_ref_death: Callable[..., None]
         _on_sender_death: Callable[..., None]
 
@@ -226,6 +271,10 @@ class SignalMethods:
         def _live_receivers(
             self, sender: object
         ) -> tuple[list[Receiver], list[Receiver]]: ...
+
+        def _live_records(
+            self, sender: object
+        ) -> tuple[list[tuple[Receiver, Record]], list[tuple[Receiver, Record]]] | None: ...
 
     def __init__(
         self, use_caching: bool = False, *, providing_args: Iterable[str] | None = None
@@ -275,6 +324,8 @@ class SignalMethods:
             # it without the lock): that assignment wins.
             if self._records is records:
                 self._records = alive
+                for key in records.keys() - alive.keys():
+                    self._info.pop(key, None)
             self._changed()
 
     def _flag_dead_receivers(self, reference: object = None) -> None:
@@ -334,10 +385,12 @@ class SignalMethods:
                 sender_ref = weakref.ref(sender, self._on_ref_death)
             except TypeError:
                 pass  # Not weakly referenceable (e.g. object()): still works.
+        info = receiver_info(receiver, sender, dispatch_uid, is_async, bool(weak))
         with self.lock:
             self._clear_dead_receivers()
             if lookup_key not in self._records:
                 self._records[lookup_key] = (lookup_key, stored, sender_ref, is_async)
+                self._info[lookup_key] = info
                 self._changed()
 
     def disconnect(
@@ -352,13 +405,61 @@ class SignalMethods:
             self._clear_dead_receivers()
             removed = self._records.pop(lookup_key, None)
             if removed is not None:
+                self._info.pop(lookup_key, None)
                 self._changed()
         return removed is not None
+
+    def connected_to(
+        self,
+        receiver: Receiver,
+        sender: object = None,
+        dispatch_uid: Hashable | None = None,
+    ) -> TemporaryConnection:
+        """Connect ``receiver`` for the duration of a ``with`` block::
+
+            with signal.connected_to(lambda sender, **kwargs: seen.append(sender)):
+                ...
+
+        It is held strongly inside the block (so a lambda works) and
+        disconnected when the block ends, also when it raises. If the same
+        receiver (or ``dispatch_uid``) was already connected for that sender,
+        the block changes nothing and leaves it connected.
+        """
+        return TemporaryConnection(self, receiver, sender, dispatch_uid)
+
+    def connections(self, sender: object = _ANY_SENDER) -> list[Connection]:
+        """The signal's connections, in connection order, as ``Connection`` records.
+
+        With ``sender``, only those a send from ``sender`` would reach (the
+        ones for any sender and those for ``sender``). Dead receivers are
+        listed with ``receiver=None`` until the signal next cleans up.
+        """
+        records = list(self._records.values())
+        if sender is not _ANY_SENDER:
+            sender_key = NONE_ID if sender is None else _make_id(sender)
+            records = [r for r in records if r[0][1] in (NONE_ID, sender_key)]
+        return [self._connection(record) for record in records]
+
+    def _connection(self, record: Record) -> Connection:
+        (receiver_key, sender_key), ref, sender_ref, is_async = record
+        live = _live(record)
+        info = self._info.get(record[0])
+        weak = isinstance(ref, _ReferenceType)
+        if info is None:  # a record assigned to `receivers` from elsewhere
+            uid = None if live is None or _make_id(live) == receiver_key else receiver_key
+            info = receiver_info(live, None, uid, is_async, weak)
+        sender = None
+        if sender_ref is not None:
+            sender = sender_ref() if isinstance(sender_ref, _ReferenceType) else sender_ref
+        return Connection(live, sender, info.dispatch_uid, weak, is_async, info.name)
 
     # -- asking ----------------------------------------------------------------
 
     def has_listeners(self, sender: object = None) -> bool:
-        """Whether any live receiver would receive a send from ``sender``."""
+        """Whether any live receiver would receive a send from ``sender``
+        (receivers muted here do not count)."""
+        if _hooks.active:
+            return _hooks.has_listeners(self, sender)
         sync_receivers, async_receivers = self._live_receivers(sender)
         return bool(sync_receivers) or bool(async_receivers)
 
@@ -400,6 +501,8 @@ class SignalMethods:
         async ones concurrently."""
         if not self._records or self._nobody_listens(sender):
             return []
+        if _hooks.active:
+            return await _hooks.asend(self, sender, named, "send")
         sync_receivers, async_receivers = self._live_receivers(sender)
         return await _async().asend(  # type: ignore[no-any-return]
             self, sync_receivers, async_receivers, sender, named, robust=False
@@ -409,10 +512,27 @@ class SignalMethods:
         """``asend`` that catches, logs and returns receivers' exceptions."""
         if not self._records or self._nobody_listens(sender):
             return []
+        if _hooks.active:
+            return await _hooks.asend(self, sender, named, "robust")
         sync_receivers, async_receivers = self._live_receivers(sender)
         return await _async().asend(  # type: ignore[no-any-return]
             self, sync_receivers, async_receivers, sender, named, robust=True
         )
+
+    def send_then_raise(self, sender: object, **named: Any) -> Responses:
+        """Call every receiver, even after one raised; then raise one
+        ``ExceptionGroup`` of every ``Exception`` the receivers raised, each
+        with a note naming its receiver. If none raised, return the responses
+        as ``send`` does. Async receivers run as in ``send``."""
+        if not self._records:
+            return []
+        return _hooks.send(self, sender, named, "collect")
+
+    async def asend_then_raise(self, sender: object, **named: Any) -> Responses:
+        """``send_then_raise`` from async code (as ``asend`` runs receivers)."""
+        if not self._records:
+            return []
+        return await _hooks.asend(self, sender, named, "collect")
 
     def _log_robust_failure(self, receiver: Receiver, err: Exception) -> None:
         from ._robust import log_robust_failure
