@@ -32,6 +32,7 @@ import glob
 import io
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -109,11 +110,23 @@ def run_suite(python: str, env: Mapping[str, str], log: Path) -> bool:
         for line in suite.stdout:
             out.write(line)
             tail.append(line)
-    print("".join(tail), end="")
+    shown = "".join(tail)
+    if shown and not shown.endswith("\n"):  # a crash mid-line
+        shown += "\n"
+    print(shown, end="")
     if suite.returncode == 0:
         print("(a) passed")
         return True
-    print(f"(a) FAILED (exit status {suite.returncode}; see the output above)")
+    if suite.returncode < 0:
+        # A fatal error of the debug allocator aborts; pytest's output capture
+        # loses its message, so say how to see it.
+        print(
+            f"(a) FAILED: the suite was killed by {signal.Signals(-suite.returncode).name} "
+            "(a crash or a fatal error of the debug allocator); rerun the test that "
+            "stopped with -s to see the message"
+        )
+    else:
+        print(f"(a) FAILED (exit status {suite.returncode}; see the output above)")
     return False
 
 
