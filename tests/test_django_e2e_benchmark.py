@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import IMPLEMENTATIONS
+from .helpers import IMPLEMENTATIONS
 
 pytest.importorskip(
     "django",

@@ -13,7 +13,7 @@ from types import ModuleType
 
 import pytest
 
-from .conftest import IMPLEMENTATIONS
+from .helpers import IMPLEMENTATIONS
 
 pytest.importorskip(
     "django",
