@@ -13,9 +13,7 @@ from typing import Any
 import pytest
 from asgiref.sync import markcoroutinefunction
 
-
-class Boom(Exception):
-    pass
+from .helpers import Boom, Stop
 
 
 class SyncHandler:
@@ -455,9 +453,6 @@ async def test_asend_with_several_failing_async_receivers_raises_a_group(impl: M
 
 @pytest.mark.asyncio
 async def test_asend_robust_does_not_catch_base_exceptions(impl: ModuleType) -> None:
-    class Stop(BaseException):
-        pass
-
     sig = impl.Signal()
 
     def stops(**kwargs: Any) -> None:

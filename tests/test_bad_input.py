@@ -13,6 +13,8 @@ import pytest
 
 import fastdispatch
 
+from .helpers import SlotsCallable
+
 CALLABLE_MSG = "Signal receivers must be callable."
 KWARGS_MSG = "Signal receivers must accept keyword arguments (**kwargs)."
 
@@ -40,15 +42,6 @@ class NoKwargs:
 
     def __call__(self, sender: object) -> None:
         pass
-
-
-class SlotsCallable:
-    """Callable, accepts **kwargs, but cannot be weakly referenced."""
-
-    __slots__ = ()
-
-    def __call__(self, **kwargs: Any) -> str:
-        return "slots"
 
 
 def no_kwargs(sender: object) -> None:

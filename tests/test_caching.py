@@ -9,22 +9,7 @@ from typing import Any
 
 import pytest
 
-
-class Unhashable:
-    __hash__ = None  # type: ignore[assignment]
-
-
-class Model:
-    pass
-
-
-class OtherModel:
-    pass
-
-
-class Handler:
-    def method(self, **kwargs: Any) -> str:
-        return "method"
+from .helpers import Handler, Model, OtherModel, Unhashable
 
 
 def test_use_caching_attribute(impl: ModuleType) -> None:

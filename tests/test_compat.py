@@ -12,18 +12,7 @@ from typing import Any
 
 import pytest
 
-
-class Model:
-    pass
-
-
-class OtherModel:
-    pass
-
-
-class Handler:
-    def method(self, **kwargs: Any) -> str:
-        return "method"
+from .helpers import Handler, Model, OtherModel
 
 
 def run_with_deadline(func: Callable[[], None], seconds: float = 5.0) -> None:

@@ -5,14 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-
-class Handler:
-    def method(self, **kwargs: Any) -> str:
-        return "method"
-
-
-def names(responses: list[tuple[Any, Any]]) -> list[Any]:
-    return [response for _, response in responses]
+from .helpers import Handler, responses
 
 
 # -- connect and disconnect -------------------------------------------------
@@ -111,7 +104,7 @@ def test_reconnect_after_disconnect_goes_to_the_end(impl: ModuleType) -> None:
         sig.connect(r)
     sig.disconnect(a)
     sig.connect(a)
-    assert names(sig.send(None)) == ["b", "c", "a"]
+    assert responses(sig.send(None)) == ["b", "c", "a"]
 
 
 def test_same_receiver_for_two_senders_is_two_receivers(impl: ModuleType) -> None:
@@ -271,7 +264,7 @@ def test_falsy_dispatch_uid_is_ignored(impl: ModuleType) -> None:
     sig.connect(first, dispatch_uid=0)
     sig.connect(first)
     assert len(sig.receivers) == 2
-    assert names(sig.send(None)) == ["first", "second"]
+    assert responses(sig.send(None)) == ["first", "second"]
     assert sig.disconnect(dispatch_uid="") is False
     assert sig.disconnect(first, dispatch_uid=0) is True
     assert sig.disconnect(second, dispatch_uid="") is True

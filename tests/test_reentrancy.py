@@ -25,7 +25,6 @@ What Django defines, and these tests pin down:
 from __future__ import annotations
 
 import gc
-import logging
 import weakref
 from collections.abc import Callable, Iterator
 from types import ModuleType
@@ -33,60 +32,37 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("django", reason="the re-entrancy tests compare with django.dispatch")
+from .helpers import (
+    Boom,
+    Model,
+    RaisingEq,
+    RaisingHash,
+    Stop,
+    Unhashable,
+    django_signal_class,
+    frozen_gc,
+    quiet_robust_log,
+)
 
-from django.conf import settings  # noqa: E402
-
-if not settings.configured:
-    settings.configure(DEBUG=False)
-
-from django.dispatch import Signal as DjangoSignal  # noqa: E402
+DjangoSignal = django_signal_class("the re-entrancy tests compare with django.dispatch")
 
 Trace = list[Any]
 Scenario = Callable[[Callable[[], Any]], Trace]
 
 
-class Model:
-    pass
-
-
-class Boom(Exception):
-    pass
-
-
-class Stop(BaseException):
-    pass
-
-
 @pytest.fixture(autouse=True)
-def quiet_robust_log() -> Iterator[None]:
+def robust_log_out_of_capture() -> Iterator[None]:
     """send_robust logs with exc_info; keep the records (and the frames they
     hold) out of pytest's log capture."""
-    loggers = [logging.getLogger("django.dispatch"), logging.getLogger("fastdispatch")]
-    saved = [lg.propagate for lg in loggers]
-    handler = logging.NullHandler()
-    for lg in loggers:
-        lg.propagate = False
-        lg.addHandler(handler)
-    try:
+    with quiet_robust_log(make_records=True):
         yield
-    finally:
-        for lg, propagate in zip(loggers, saved):
-            lg.propagate = propagate
-            lg.removeHandler(handler)
 
 
 @pytest.fixture(autouse=True, scope="module")
 def cheap_gc() -> Iterator[None]:
-    """These tests call gc.collect() often: hide everything that exists
-    before them (pytest, Django, ...) from the collector, so each collection
-    only looks at what the tests made."""
-    gc.collect()
-    gc.freeze()
-    try:
+    """These tests call gc.collect() often: keep each collection cheap."""
+    with frozen_gc():
         yield
-    finally:
-        gc.unfreeze()
 
 
 def run_both(impl: ModuleType, scenario: Scenario, use_caching: bool) -> Trace:
@@ -582,25 +558,6 @@ def test_base_exception_escapes_send_robust(impl: ModuleType, use_caching: bool)
 
 
 # -- senders that cannot be compared or hashed ----------------------------------------------------
-
-
-class RaisingEq:
-    """Hashable by identity, but comparing it is an error."""
-
-    def __eq__(self, other: object) -> bool:
-        raise AssertionError("a sender was compared by equality")
-
-    def __hash__(self) -> int:
-        return id(self)
-
-
-class RaisingHash:
-    def __hash__(self) -> int:
-        raise AssertionError("a sender was hashed")
-
-
-class Unhashable:
-    __hash__ = None  # type: ignore[assignment]
 
 
 SENDER_KINDS = [

@@ -10,13 +10,7 @@ from typing import Any
 
 import pytest
 
-
-class Boom(Exception):
-    pass
-
-
-class Stop(BaseException):
-    pass
+from .helpers import Boom, Stop
 
 
 @pytest.fixture

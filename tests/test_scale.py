@@ -27,13 +27,7 @@ class Numbered:
         return self.n
 
 
-class Model:
-    pass
-
-
-class Handler:
-    def method(self, **kwargs: Any) -> None:
-        pass
+from .helpers import Handler, Model
 
 
 @pytest.mark.parametrize("use_caching", [False, True])

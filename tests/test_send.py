@@ -5,6 +5,8 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
+from .helpers import Model
+
 
 def test_send_with_no_receivers_returns_empty_list(impl: ModuleType) -> None:
     sig = impl.Signal()
@@ -150,9 +152,6 @@ def test_sender_is_matched_by_identity_not_equality(impl: ModuleType) -> None:
 
 def test_instance_sender_does_not_match_its_class(impl: ModuleType) -> None:
     sig = impl.Signal()
-
-    class Model:
-        pass
 
     def on_class(**kwargs: Any) -> str:
         return "class"

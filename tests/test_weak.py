@@ -9,19 +9,7 @@ from typing import Any
 
 import pytest
 
-
-class Handler:
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def method(self, **kwargs: Any) -> str:
-        self.calls += 1
-        return "method"
-
-
-class CallableHandler:
-    def __call__(self, **kwargs: Any) -> str:
-        return "instance"
+from .helpers import CallableHandler, Handler
 
 
 def assert_clean(sig: Any) -> None:
