@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from asgiref.sync import markcoroutinefunction
 
-from .helpers import Boom, Stop
+from .helpers import Boom, Stop, returning
 
 
 class SyncHandler:
@@ -59,8 +59,7 @@ def test_async_def_function_is_an_async_receiver(impl: ModuleType) -> None:
     async def on_event(**kwargs: Any) -> str:
         return "async"
 
-    def on_sync(**kwargs: Any) -> str:
-        return "sync"
+    on_sync = returning("sync")
 
     sig.connect(on_event)
     sig.connect(on_sync)
@@ -252,8 +251,7 @@ def test_send_robust_with_async_function_receivers(impl: ModuleType) -> None:
     async def fine(**kwargs: Any) -> str:
         return "fine"
 
-    def sync(**kwargs: Any) -> str:
-        return "sync"
+    sync = returning("sync")
 
     sig.connect(fails)
     sig.connect(fine)
@@ -281,8 +279,7 @@ async def test_asend_sync_first_then_async(impl: ModuleType) -> None:
     async def first_async(**kwargs: Any) -> str:
         return "first"
 
-    def sync(**kwargs: Any) -> str:
-        return "sync"
+    sync = returning("sync")
 
     async def second_async(**kwargs: Any) -> str:
         return "second"
@@ -384,8 +381,7 @@ async def test_asend_robust_with_failing_sync_and_async_receivers(
     def sync_fails(**kwargs: Any) -> None:
         raise sync_error
 
-    def sync_fine(**kwargs: Any) -> str:
-        return "fine"
+    sync_fine = returning("fine")
 
     sig.connect(async_fails)
     sig.connect(sync_fails)
@@ -489,8 +485,7 @@ async def test_asend_respects_sender_filtering(impl: ModuleType) -> None:
     class A:
         pass
 
-    def sync_for_a(**kwargs: Any) -> str:
-        return "sync a"
+    sync_for_a = returning("sync a")
 
     async def async_for_a(**kwargs: Any) -> str:
         return "async a"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from .helpers import Handler, responses
+from .helpers import Handler, responses, returning
 
 
 # -- connect and disconnect -------------------------------------------------
@@ -14,8 +14,7 @@ from .helpers import Handler, responses
 def test_connect_then_send_reaches_the_receiver(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    def on_event(**kwargs: Any) -> str:
-        return "got it"
+    on_event = returning("got it")
 
     sig.connect(on_event)
     assert len(sig.receivers) == 1
@@ -25,8 +24,7 @@ def test_connect_then_send_reaches_the_receiver(impl: ModuleType) -> None:
 def test_disconnect_returns_true_then_false(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    def on_event(**kwargs: Any) -> None:
-        pass
+    on_event = returning(None)
 
     sig.connect(on_event)
     assert sig.disconnect(on_event) is True
@@ -38,11 +36,8 @@ def test_disconnect_returns_true_then_false(impl: ModuleType) -> None:
 def test_disconnect_of_never_connected_receiver_returns_false(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    def connected(**kwargs: Any) -> str:
-        return "connected"
-
-    def stranger(**kwargs: Any) -> None:
-        pass
+    connected = returning("connected")
+    stranger = returning(None)
 
     sig.connect(connected)
     assert sig.disconnect(stranger) is False
@@ -58,8 +53,7 @@ def test_disconnect_with_wrong_sender_keeps_receiver(impl: ModuleType) -> None:
     class B:
         pass
 
-    def on_a(**kwargs: Any) -> str:
-        return "a"
+    on_a = returning("a")
 
     sig.connect(on_a, sender=A)
     assert sig.disconnect(on_a) is False  # connected for A, not for any sender
@@ -72,14 +66,9 @@ def test_disconnect_with_wrong_sender_keeps_receiver(impl: ModuleType) -> None:
 def test_disconnect_one_of_several_keeps_the_others_in_order(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    def first(**kwargs: Any) -> int:
-        return 1
-
-    def second(**kwargs: Any) -> int:
-        return 2
-
-    def third(**kwargs: Any) -> int:
-        return 3
+    first = returning(1)
+    second = returning(2)
+    third = returning(3)
 
     for r in (first, second, third):
         sig.connect(r)
@@ -91,14 +80,9 @@ def test_disconnect_one_of_several_keeps_the_others_in_order(impl: ModuleType) -
 def test_reconnect_after_disconnect_goes_to_the_end(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    def a(**kwargs: Any) -> str:
-        return "a"
-
-    def b(**kwargs: Any) -> str:
-        return "b"
-
-    def c(**kwargs: Any) -> str:
-        return "c"
+    a = returning("a")
+    b = returning("b")
+    c = returning("c")
 
     for r in (a, b, c):
         sig.connect(r)
@@ -183,11 +167,8 @@ def test_same_callable_instance_twice_is_one_receiver(impl: ModuleType) -> None:
 def test_same_dispatch_uid_with_different_functions_keeps_the_first(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    def first(**kwargs: Any) -> str:
-        return "first"
-
-    def second(**kwargs: Any) -> str:
-        return "second"
+    first = returning("first")
+    second = returning("second")
 
     sig.connect(first, dispatch_uid="uid")
     sig.connect(second, dispatch_uid="uid")
@@ -198,8 +179,7 @@ def test_same_dispatch_uid_with_different_functions_keeps_the_first(impl: Module
 def test_disconnect_by_dispatch_uid(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    def on_event(**kwargs: Any) -> None:
-        pass
+    on_event = returning(None)
 
     sig.connect(on_event, dispatch_uid="uid")
     # The key is the uid, not the function.
@@ -220,11 +200,8 @@ def test_dispatch_uid_is_per_sender(impl: ModuleType) -> None:
     class B:
         pass
 
-    def on_a(**kwargs: Any) -> str:
-        return "a"
-
-    def on_b(**kwargs: Any) -> str:
-        return "b"
+    on_a = returning("a")
+    on_b = returning("b")
 
     sig.connect(on_a, sender=A, dispatch_uid="uid")
     sig.connect(on_b, sender=B, dispatch_uid="uid")
@@ -238,8 +215,7 @@ def test_dispatch_uid_is_per_sender(impl: ModuleType) -> None:
 def test_dispatch_uid_may_be_any_hashable(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    def on_event(**kwargs: Any) -> str:
-        return "x"
+    on_event = returning("x")
 
     sig.connect(on_event, dispatch_uid=("app", 7))
     sig.connect(on_event, dispatch_uid=("app", 7))
@@ -251,11 +227,8 @@ def test_dispatch_uid_may_be_any_hashable(impl: ModuleType) -> None:
 def test_falsy_dispatch_uid_is_ignored(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    def first(**kwargs: Any) -> str:
-        return "first"
-
-    def second(**kwargs: Any) -> str:
-        return "second"
+    first = returning("first")
+    second = returning("second")
 
     # Django uses `if dispatch_uid:`, so "" and 0 mean "no uid": the key is the
     # receiver itself, and two functions with uid "" are two receivers.
@@ -277,8 +250,7 @@ def test_falsy_dispatch_uid_is_ignored(impl: ModuleType) -> None:
 def test_has_listeners_without_and_with_receivers(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    def on_event(**kwargs: Any) -> None:
-        pass
+    on_event = returning(None)
 
     assert sig.has_listeners() is False
     assert sig.has_listeners(sender=object()) is False
@@ -299,8 +271,7 @@ def test_has_listeners_for_a_sender_specific_receiver(impl: ModuleType) -> None:
     class B:
         pass
 
-    def on_a(**kwargs: Any) -> None:
-        pass
+    on_a = returning(None)
 
     sig.connect(on_a, sender=A)
     assert sig.has_listeners(A) is True

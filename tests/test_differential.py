@@ -75,7 +75,15 @@ from typing import Any, ClassVar
 
 import pytest
 
-from .helpers import Model, RaisingEq, RaisingHash, Unhashable, django_signal_class, quick_and_soak
+from .helpers import (
+    Model,
+    RaisingEq,
+    RaisingHash,
+    Unhashable,
+    django_signal_class,
+    quick_and_soak,
+    returning,
+)
 
 DjangoSignal = django_signal_class("the differential tests need django.dispatch as the oracle")
 hypothesis = pytest.importorskip("hypothesis")
@@ -808,8 +816,7 @@ def test_falsy_dispatch_uids_mean_no_dispatch_uid(impl: ModuleType, use_caching:
     fast = impl.Signal(use_caching=use_caching)
     oracle = DjangoSignal()
 
-    def other(**kwargs: Any) -> str:
-        return "other"
+    other = returning("other")
 
     for sig in (fast, oracle):
         sig.connect(echo, dispatch_uid="")

@@ -42,7 +42,16 @@ from typing import Any
 
 import pytest
 
-from .helpers import Boom, CallableHandler, Handler, Model, frozen_gc, quick_and_soak, quiet_robust_log
+from .helpers import (
+    Boom,
+    CallableHandler,
+    Handler,
+    Model,
+    frozen_gc,
+    quick_and_soak,
+    quiet_robust_log,
+    returning,
+)
 
 CYCLES = quick_and_soak(10_000, 100_000)
 SENDS = quick_and_soak(100_000, 1_000_000)
@@ -76,8 +85,7 @@ def make_receiver(kind: int) -> tuple[Any, Any]:
     """(the object that owns the receiver, the receiver)."""
     if kind == 0:
 
-        def function(**kwargs: Any) -> int:
-            return 0
+        function = returning(0)
 
         return function, function
     if kind == 1:

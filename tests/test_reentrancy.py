@@ -42,6 +42,8 @@ from .helpers import (
     django_signal_class,
     frozen_gc,
     quiet_robust_log,
+    recording,
+    returning,
 )
 
 DjangoSignal = django_signal_class("the re-entrancy tests compare with django.dispatch")
@@ -91,13 +93,8 @@ def test_receiver_connects_another_during_send(impl: ModuleType, use_caching: bo
         sig = make()
         calls: list[str] = []
 
-        def late(**kwargs: Any) -> str:
-            calls.append("late")
-            return "late"
-
-        def late_for_model(**kwargs: Any) -> str:
-            calls.append("late_for_model")
-            return "late_for_model"
+        late = recording(calls, "late")
+        late_for_model = recording(calls, "late_for_model")
 
         def connector(**kwargs: Any) -> str:
             calls.append("connector")
@@ -105,9 +102,7 @@ def test_receiver_connects_another_during_send(impl: ModuleType, use_caching: bo
             sig.connect(late_for_model, sender=Model)
             return "connector"
 
-        def after(**kwargs: Any) -> str:
-            calls.append("after")
-            return "after"
+        after = recording(calls, "after")
 
         sig.connect(connector)
         sig.connect(after)
@@ -128,8 +123,7 @@ def test_receiver_disconnects_itself_during_send(impl: ModuleType, use_caching: 
         def once(**kwargs: Any) -> str:
             return f"once:{sig.disconnect(once)}"
 
-        def after(**kwargs: Any) -> str:
-            return "after"
+        after = returning("after")
 
         sig.connect(once)
         sig.connect(after)
@@ -152,8 +146,7 @@ def test_receiver_disconnects_a_later_receiver_during_send(
         def first(**kwargs: Any) -> str:
             return f"first:{sig.disconnect(later)}"
 
-        def later(**kwargs: Any) -> str:
-            return "later"
+        later = returning("later")
 
         sig.connect(first, weak=weak)
         sig.connect(later, weak=weak)
@@ -170,8 +163,7 @@ def test_receiver_disconnects_an_earlier_receiver_during_send(
     def scenario(make: Callable[[], Any]) -> Trace:
         sig = make()
 
-        def earlier(**kwargs: Any) -> str:
-            return "earlier"
+        earlier = returning("earlier")
 
         def second(**kwargs: Any) -> str:
             return f"second:{sig.disconnect(earlier)}"
@@ -201,8 +193,7 @@ def test_receiver_mutes_the_signal_during_send(impl: ModuleType, use_caching: bo
                 sig.sender_receivers_cache.clear()
             return "muter"
 
-        def after(**kwargs: Any) -> str:
-            return "after"
+        after = returning("after")
 
         sig.connect(muter)
         sig.connect(after)
@@ -299,8 +290,7 @@ def test_receiver_kills_a_later_receiver_and_collects_during_send(
             def __call__(self, **kwargs: Any) -> str:
                 return "victim"
 
-        def victim_function(**kwargs: Any) -> str:
-            return "victim"
+        victim_function = returning("victim")
 
         if kind == "function":
             holder["victim"] = victim_function
@@ -367,8 +357,7 @@ def test_receiver_kills_an_earlier_receiver_during_send(impl: ModuleType, use_ca
         sig = make()
         holder: dict[str, Any] = {}
 
-        def earlier(**kwargs: Any) -> str:
-            return "earlier"
+        earlier = returning("earlier")
 
         def killer(**kwargs: Any) -> str:
             holder.clear()
@@ -394,11 +383,8 @@ def test_receiver_kills_a_later_receiver_then_connects_during_send(
         sig = make()
         holder: dict[str, Any] = {}
 
-        def victim(**kwargs: Any) -> str:
-            return "victim"
-
-        def newcomer(**kwargs: Any) -> str:
-            return "newcomer"
+        victim = returning("victim")
+        newcomer = returning("newcomer")
 
         def killer(**kwargs: Any) -> str:
             holder.clear()
@@ -455,8 +441,7 @@ def test_receiver_drops_the_last_reference_to_the_sender_during_send(
     sig = impl.Signal(use_caching=use_caching)
     sender = type("Sender", (), {})
 
-    def specific(**kwargs: Any) -> str:
-        return "specific"
+    specific = returning("specific")
 
     sig.connect(specific, sender=sender)
     sig.send(sender)
@@ -478,18 +463,14 @@ def test_receiver_raises_in_send_after_changing_the_signal(impl: ModuleType, use
         sig = make()
         calls: list[str] = []
 
-        def added(**kwargs: Any) -> str:
-            calls.append("added")
-            return "added"
+        added = recording(calls, "added")
 
         def failing(**kwargs: Any) -> None:
             calls.append("failing")
             sig.connect(added)
             raise Boom("failing")
 
-        def after(**kwargs: Any) -> str:
-            calls.append("after")
-            return "after"
+        after = recording(calls, "after")
 
         sig.connect(failing)
         sig.connect(after)

@@ -27,7 +27,7 @@ class Numbered:
         return self.n
 
 
-from .helpers import Handler, Model
+from .helpers import Handler, Model, returning
 
 
 @pytest.mark.parametrize("use_caching", [False, True])
@@ -81,8 +81,7 @@ def traced_growth(cycle: Callable[[], None], iterations: int = N) -> int:
 def test_connect_disconnect_same_function_does_not_grow_memory(impl: ModuleType, use_caching: bool) -> None:
     sig = impl.Signal(use_caching=use_caching)
 
-    def on_event(**kwargs: Any) -> None:
-        pass
+    on_event = returning(None)
 
     def cycle() -> None:
         sig.connect(on_event)
@@ -101,8 +100,7 @@ def test_connect_disconnect_fresh_receivers_does_not_grow_memory(impl: ModuleTyp
         handler = Handler()
         sender = Model()
 
-        def on_event(**kwargs: Any) -> None:
-            pass
+        on_event = returning(None)
 
         sig.connect(on_event)
         sig.connect(handler.method, sender=sender)
@@ -117,8 +115,7 @@ def test_connect_disconnect_fresh_receivers_does_not_grow_memory(impl: ModuleTyp
 def test_weak_receivers_dying_without_disconnect_does_not_grow_memory(impl: ModuleType) -> None:
     sig = impl.Signal(use_caching=True)
 
-    def keeper(**kwargs: Any) -> None:
-        pass
+    keeper = returning(None)
 
     sig.connect(keeper)
 
@@ -139,8 +136,7 @@ def test_disconnected_strong_receiver_is_freed(impl: ModuleType, use_caching: bo
     sig = impl.Signal(use_caching=use_caching)
 
     def make() -> Any:
-        def on_event(**kwargs: Any) -> str:
-            return "x"
+        on_event = returning("x")
 
         return on_event
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from .helpers import Model
+from .helpers import Model, returning
 
 
 def test_send_with_no_receivers_returns_empty_list(impl: ModuleType) -> None:
@@ -66,11 +66,8 @@ def test_responses_are_in_connection_order(impl: ModuleType) -> None:
         def __call__(self, **kwargs: Any) -> str:
             return "instance"
 
-    def function(**kwargs: Any) -> str:
-        return "function"
-
-    def returns_none(**kwargs: Any) -> None:
-        return None
+    function = returning("function")
+    returns_none = returning(None)
 
     obj, instance = Obj(), Callable()
     strong = lambda **kwargs: "strong"  # noqa: E731
@@ -111,14 +108,9 @@ def test_sender_filtering(impl: ModuleType) -> None:
     class B:
         pass
 
-    def for_a(**kwargs: Any) -> str:
-        return "a"
-
-    def for_all(**kwargs: Any) -> str:
-        return "all"
-
-    def for_b(**kwargs: Any) -> str:
-        return "b"
+    for_a = returning("a")
+    for_all = returning("all")
+    for_b = returning("b")
 
     sig.connect(for_a, sender=A)
     sig.connect(for_all)
@@ -140,8 +132,7 @@ def test_sender_is_matched_by_identity_not_equality(impl: ModuleType) -> None:
         def __hash__(self) -> int:
             return 1
 
-    def on_event(**kwargs: Any) -> str:
-        return "hit"
+    on_event = returning("hit")
 
     first, second = Key(), Key()
     assert first == second
@@ -153,8 +144,7 @@ def test_sender_is_matched_by_identity_not_equality(impl: ModuleType) -> None:
 def test_instance_sender_does_not_match_its_class(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    def on_class(**kwargs: Any) -> str:
-        return "class"
+    on_class = returning("class")
 
     sig.connect(on_class, sender=Model)
     assert sig.send(Model()) == []
@@ -164,8 +154,7 @@ def test_instance_sender_does_not_match_its_class(impl: ModuleType) -> None:
 def test_two_signals_are_independent(impl: ModuleType) -> None:
     one, two = impl.Signal(), impl.Signal()
 
-    def on_one(**kwargs: Any) -> str:
-        return "one"
+    on_one = returning("one")
 
     one.connect(on_one)
     assert two.send(None) == []

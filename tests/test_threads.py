@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import CallableHandler, Model, switch_interval
+from .helpers import CallableHandler, Model, returning, switch_interval
 
 
 @pytest.fixture
@@ -45,8 +45,7 @@ def test_send_during_concurrent_connect_and_disconnect(
 ) -> None:
     sig = impl.Signal(use_caching=use_caching)
 
-    def stable(**kwargs: Any) -> str:
-        return "stable"
+    stable = returning("stable")
 
     sig.connect(stable)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import CallableHandler, Handler
+from .helpers import CallableHandler, Handler, returning
 
 
 def assert_clean(sig: Any) -> None:
@@ -41,8 +41,7 @@ def test_dead_function_receiver_is_not_called(impl: ModuleType) -> None:
 def test_dead_receiver_disappears_from_has_listeners_and_receivers(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    def on_event(**kwargs: Any) -> None:
-        pass
+    on_event = returning(None)
 
     sig.connect(on_event)
     assert sig.has_listeners() is True
@@ -54,14 +53,9 @@ def test_dead_receiver_disappears_from_has_listeners_and_receivers(impl: ModuleT
 def test_dead_receiver_between_live_ones(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    def first(**kwargs: Any) -> int:
-        return 1
-
-    def doomed(**kwargs: Any) -> int:
-        return 2
-
-    def last(**kwargs: Any) -> int:
-        return 3
+    first = returning(1)
+    doomed = returning(2)
+    last = returning(3)
 
     for r in (first, doomed, last):
         sig.connect(r)
@@ -109,8 +103,7 @@ def test_weak_false_keeps_a_function_alive(impl: ModuleType) -> None:
     sig = impl.Signal()
 
     def make() -> Any:
-        def on_event(**kwargs: Any) -> str:
-            return "alive"
+        on_event = returning("alive")
 
         return on_event
 
@@ -163,8 +156,7 @@ def test_second_connect_with_weak_false_is_a_no_op(impl: ModuleType) -> None:
     # The first connect wins (same key), so the receiver stays weakly held.
     sig = impl.Signal()
 
-    def on_event(**kwargs: Any) -> None:
-        pass
+    on_event = returning(None)
 
     sig.connect(on_event)
     sig.connect(on_event, weak=False)
@@ -196,8 +188,7 @@ def test_receivers_for_a_sender_are_dropped_when_it_dies(impl: ModuleType) -> No
     class Sender:
         pass
 
-    def on_event(**kwargs: Any) -> str:
-        return "hit"
+    on_event = returning("hit")
 
     sender = Sender()
     sig.connect(on_event, sender=sender)
@@ -211,8 +202,7 @@ def test_receivers_for_a_sender_are_dropped_when_it_dies(impl: ModuleType) -> No
 def test_class_sender_dies_and_takes_its_receivers(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    def on_event(**kwargs: Any) -> str:
-        return "hit"
+    on_event = returning("hit")
 
     Model = type("Model", (), {})
     ref = weakref.ref(Model)
@@ -282,11 +272,8 @@ def test_senders_without_weak_references_still_work(
     with pytest.raises(TypeError):
         weakref.ref(sender)
 
-    def for_sender(**kwargs: Any) -> str:
-        return "specific"
-
-    def for_all(**kwargs: Any) -> str:
-        return "all"
+    for_sender = returning("specific")
+    for_all = returning("all")
 
     sig.connect(for_sender, sender=sender)
     sig.connect(for_all)
@@ -307,11 +294,8 @@ def test_none_sender_reaches_only_senderless_receivers(impl: ModuleType, use_cac
     class A:
         pass
 
-    def for_a(**kwargs: Any) -> str:
-        return "a"
-
-    def for_all(**kwargs: Any) -> str:
-        return "all"
+    for_a = returning("a")
+    for_all = returning("all")
 
     sig.connect(for_a, sender=A)
     sig.connect(for_all, sender=None)
