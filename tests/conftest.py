@@ -50,13 +50,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from .django_suite import DownloadError, ensure_django_tests
-from .helpers import COMPILED, COMPILED_STATUS, IMPLEMENTATIONS
+from .helpers import COMPILED, COMPILED_STATUS, IMPLEMENTATIONS, frozen_gc
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,6 +194,22 @@ def impl(request: pytest.FixtureRequest) -> ModuleType:
     """The implementation module under test: ``Signal``, ``receiver``,
     ``_make_id``, ``NONE_ID`` and ``NO_RECEIVERS``."""
     return IMPLEMENTATIONS[request.param]
+
+
+@pytest.fixture
+def cheap_gc() -> Iterator[None]:
+    """For a test that collects garbage often: each collection only looks at
+    what the test made."""
+    with frozen_gc():
+        yield
+
+
+@pytest.fixture(scope="module")
+def cheap_gc_for_module() -> Iterator[None]:
+    """The same for a whole module (``pytestmark =
+    pytest.mark.usefixtures("cheap_gc_for_module")``)."""
+    with frozen_gc():
+        yield
 
 
 @functools.cache

@@ -129,6 +129,15 @@ def returning(response: Any) -> Callable[..., Any]:
     return receiver
 
 
+def connected(signal: Any, *responses: Any) -> list[Callable[..., Any]]:
+    """New receivers (``returning`` each of ``responses``), connected to
+    ``signal`` in that order; the caller holds the only references."""
+    receivers = [returning(response) for response in responses]
+    for receiver in receivers:
+        signal.connect(receiver)
+    return receivers
+
+
 def recording(calls: list[str], label: str) -> Callable[..., str]:
     """A new receiver function that appends ``label`` to ``calls`` and answers ``label``."""
 

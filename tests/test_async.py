@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from asgiref.sync import markcoroutinefunction
 
-from .helpers import Boom, Stop, returning
+from .helpers import Boom, Model, Stop, returning
 
 
 class SyncHandler:
@@ -48,6 +48,21 @@ class AsyncMethodHandler:
     async def handle(self, **kwargs: Any) -> int:
         self.param += 1
         return self.param
+
+
+def connect_failing_async_first(
+    sig: Any, error: Exception
+) -> tuple[Any, SyncHandler, AsyncHandler]:
+    """Django's send_robust failure setup: an async function that raises
+    ``error``, an AsyncHandler and a SyncHandler, connected in that order."""
+
+    async def failing_async_handler(**kwargs: Any) -> None:
+        raise error
+
+    sync_handler, async_handler = SyncHandler(), AsyncHandler()
+    for receiver in (failing_async_handler, async_handler, sync_handler):
+        sig.connect(receiver)
+    return failing_async_handler, sync_handler, async_handler
 
 
 # -- what counts as an async receiver ---------------------------------------------
@@ -158,20 +173,17 @@ def test_async_receiver_gets_signal_sender_and_named(impl: ModuleType) -> None:
 def test_async_receivers_respect_sender_filtering(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    class A:
-        pass
-
     async def for_a(**kwargs: Any) -> str:
         return "a"
 
     async def for_all(**kwargs: Any) -> str:
         return "all"
 
-    sig.connect(for_a, sender=A)
+    sig.connect(for_a, sender=Model)
     sig.connect(for_all)
-    assert sig.send(A) == [(for_a, "a"), (for_all, "all")]
+    assert sig.send(Model) == [(for_a, "a"), (for_all, "all")]
     assert sig.send(object()) == [(for_all, "all")]
-    assert sig.has_listeners(A) is True
+    assert sig.has_listeners(Model) is True
 
 
 def test_send_runs_async_receivers_concurrently(impl: ModuleType) -> None:
@@ -215,16 +227,10 @@ def test_send_robust_with_failing_async_receiver_like_django(
 ) -> None:
     monkeypatch.delitem(sys.modules, "django", raising=False)
     receiver_exception = Boom("async")
-
-    async def failing_async_handler(**kwargs: Any) -> None:
-        raise receiver_exception
-
-    sync_handler = SyncHandler()
-    async_handler = AsyncHandler()
     sig = impl.Signal()
-    sig.connect(failing_async_handler)
-    sig.connect(async_handler)
-    sig.connect(sync_handler)
+    failing_async_handler, sync_handler, async_handler = connect_failing_async_first(
+        sig, receiver_exception
+    )
     result = sig.send_robust(SyncHandler)
     # Sync receivers first, then async ones in connection order.
     assert result == [
@@ -347,16 +353,10 @@ async def test_asend_robust_with_failing_async_receiver_like_django(
     impl: ModuleType, caplog: pytest.LogCaptureFixture
 ) -> None:
     receiver_exception = Boom()
-
-    async def failing_async_handler(**kwargs: Any) -> None:
-        raise receiver_exception
-
-    sync_handler = SyncHandler()
-    async_handler = AsyncHandler()
     sig = impl.Signal()
-    sig.connect(failing_async_handler)
-    sig.connect(async_handler)
-    sig.connect(sync_handler)
+    failing_async_handler, sync_handler, async_handler = connect_failing_async_first(
+        sig, receiver_exception
+    )
     result = await sig.asend_robust(SyncHandler)
     assert result == [
         (sync_handler, 1),
@@ -482,9 +482,6 @@ async def test_asend_runs_async_receivers_concurrently(impl: ModuleType) -> None
 async def test_asend_respects_sender_filtering(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    class A:
-        pass
-
     sync_for_a = returning("sync a")
 
     async def async_for_a(**kwargs: Any) -> str:
@@ -493,10 +490,10 @@ async def test_asend_respects_sender_filtering(impl: ModuleType) -> None:
     async def async_for_all(**kwargs: Any) -> str:
         return "async all"
 
-    sig.connect(async_for_a, sender=A)
-    sig.connect(sync_for_a, sender=A)
+    sig.connect(async_for_a, sender=Model)
+    sig.connect(sync_for_a, sender=Model)
     sig.connect(async_for_all)
-    assert await sig.asend(A) == [
+    assert await sig.asend(Model) == [
         (sync_for_a, "sync a"),
         (async_for_a, "async a"),
         (async_for_all, "async all"),

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import Handler, Model, OtherModel, returning
+from .helpers import Handler, Model, OtherModel, connected, returning
 
 
 def run_with_deadline(func: Callable[[], None], seconds: float = 5.0) -> None:
@@ -176,11 +176,7 @@ def test_factory_boy_restore_with_augmented_assignment(impl: ModuleType, use_cac
 def test_restored_receivers_that_died_while_muted_are_dropped(impl: ModuleType, use_caching: bool) -> None:
     sig = impl.Signal(use_caching=use_caching)
 
-    keeper = returning("kept")
-    doomed = returning("doomed")
-
-    sig.connect(keeper)
-    sig.connect(doomed)
+    keeper, doomed = connected(sig, "kept", "doomed")
     saved = sig.receivers
     sig.receivers = []
     del doomed

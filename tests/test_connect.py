@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from .helpers import Handler, responses, returning
+from .helpers import Handler, Model, OtherModel, connected, responses, returning
 
 
 # -- connect and disconnect -------------------------------------------------
@@ -47,31 +47,20 @@ def test_disconnect_of_never_connected_receiver_returns_false(impl: ModuleType) 
 def test_disconnect_with_wrong_sender_keeps_receiver(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    class A:
-        pass
-
-    class B:
-        pass
-
     on_a = returning("a")
 
-    sig.connect(on_a, sender=A)
-    assert sig.disconnect(on_a) is False  # connected for A, not for any sender
-    assert sig.disconnect(on_a, sender=B) is False
-    assert sig.send(A) == [(on_a, "a")]
-    assert sig.disconnect(on_a, sender=A) is True
-    assert sig.send(A) == []
+    sig.connect(on_a, sender=Model)
+    assert sig.disconnect(on_a) is False  # connected for Model, not for any sender
+    assert sig.disconnect(on_a, sender=OtherModel) is False
+    assert sig.send(Model) == [(on_a, "a")]
+    assert sig.disconnect(on_a, sender=Model) is True
+    assert sig.send(Model) == []
 
 
 def test_disconnect_one_of_several_keeps_the_others_in_order(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    first = returning(1)
-    second = returning(2)
-    third = returning(3)
-
-    for r in (first, second, third):
-        sig.connect(r)
+    first, second, third = connected(sig, 1, 2, 3)
     assert sig.disconnect(second) is True
     assert sig.send(None) == [(first, 1), (third, 3)]
     assert len(sig.receivers) == 2
@@ -80,12 +69,7 @@ def test_disconnect_one_of_several_keeps_the_others_in_order(impl: ModuleType) -
 def test_reconnect_after_disconnect_goes_to_the_end(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    a = returning("a")
-    b = returning("b")
-    c = returning("c")
-
-    for r in (a, b, c):
-        sig.connect(r)
+    a, b, c = connected(sig, "a", "b", "c")
     sig.disconnect(a)
     sig.connect(a)
     assert responses(sig.send(None)) == ["b", "c", "a"]
@@ -94,23 +78,17 @@ def test_reconnect_after_disconnect_goes_to_the_end(impl: ModuleType) -> None:
 def test_same_receiver_for_two_senders_is_two_receivers(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    class A:
-        pass
-
-    class B:
-        pass
-
     def on_event(sender: object, **kwargs: Any) -> object:
         return sender
 
-    sig.connect(on_event, sender=A)
-    sig.connect(on_event, sender=B)
+    sig.connect(on_event, sender=Model)
+    sig.connect(on_event, sender=OtherModel)
     assert len(sig.receivers) == 2
-    assert sig.send(A) == [(on_event, A)]
-    assert sig.send(B) == [(on_event, B)]
-    assert sig.disconnect(on_event, sender=A) is True
-    assert sig.send(A) == []
-    assert sig.send(B) == [(on_event, B)]
+    assert sig.send(Model) == [(on_event, Model)]
+    assert sig.send(OtherModel) == [(on_event, OtherModel)]
+    assert sig.disconnect(on_event, sender=Model) is True
+    assert sig.send(Model) == []
+    assert sig.send(OtherModel) == [(on_event, OtherModel)]
 
 
 # -- duplicates ---------------------------------------------------------------
@@ -194,22 +172,16 @@ def test_disconnect_by_dispatch_uid(impl: ModuleType) -> None:
 def test_dispatch_uid_is_per_sender(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    class A:
-        pass
-
-    class B:
-        pass
-
     on_a = returning("a")
     on_b = returning("b")
 
-    sig.connect(on_a, sender=A, dispatch_uid="uid")
-    sig.connect(on_b, sender=B, dispatch_uid="uid")
+    sig.connect(on_a, sender=Model, dispatch_uid="uid")
+    sig.connect(on_b, sender=OtherModel, dispatch_uid="uid")
     assert len(sig.receivers) == 2
     assert sig.disconnect(dispatch_uid="uid") is False  # no sender-less one
-    assert sig.disconnect(dispatch_uid="uid", sender=A) is True
-    assert sig.send(A) == []
-    assert sig.send(B) == [(on_b, "b")]
+    assert sig.disconnect(dispatch_uid="uid", sender=Model) is True
+    assert sig.send(Model) == []
+    assert sig.send(OtherModel) == [(on_b, "b")]
 
 
 def test_dispatch_uid_may_be_any_hashable(impl: ModuleType) -> None:
@@ -265,17 +237,11 @@ def test_has_listeners_without_and_with_receivers(impl: ModuleType) -> None:
 def test_has_listeners_for_a_sender_specific_receiver(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    class A:
-        pass
-
-    class B:
-        pass
-
     on_a = returning(None)
 
-    sig.connect(on_a, sender=A)
-    assert sig.has_listeners(A) is True
-    assert sig.has_listeners(B) is False
+    sig.connect(on_a, sender=Model)
+    assert sig.has_listeners(Model) is True
+    assert sig.has_listeners(OtherModel) is False
     # has_listeners() asks about sender=None, which only sender-less receivers get.
     assert sig.has_listeners() is False
 
@@ -322,33 +288,27 @@ def test_receiver_decorator_with_a_tuple_of_signals(impl: ModuleType) -> None:
 def test_receiver_decorator_passes_sender_and_dispatch_uid(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    class A:
-        pass
-
-    @impl.receiver(sig, sender=A, dispatch_uid="on-a")
+    @impl.receiver(sig, sender=Model, dispatch_uid="on-a")
     def on_a(**kwargs: Any) -> str:
         return "a"
 
-    @impl.receiver(sig, sender=A, dispatch_uid="on-a")
+    @impl.receiver(sig, sender=Model, dispatch_uid="on-a")
     def duplicate(**kwargs: Any) -> str:
         return "duplicate"
 
     assert sig.send(None) == []
-    assert sig.send(A) == [(on_a, "a")]
-    assert sig.disconnect(sender=A, dispatch_uid="on-a") is True
+    assert sig.send(Model) == [(on_a, "a")]
+    assert sig.disconnect(sender=Model, dispatch_uid="on-a") is True
     assert sig.receivers == []
 
 
 def test_receiver_decorator_with_list_passes_kwargs_to_each(impl: ModuleType) -> None:
     a, b = impl.Signal(), impl.Signal()
 
-    class A:
-        pass
-
-    @impl.receiver([a, b], sender=A)
+    @impl.receiver([a, b], sender=Model)
     def on_a(**kwargs: Any) -> str:
         return "a"
 
     for sig in (a, b):
         assert sig.send(None) == []
-        assert sig.send(A) == [(on_a, "a")]
+        assert sig.send(Model) == [(on_a, "a")]

@@ -141,12 +141,17 @@ class ReceiverError(Exception):
 Log = list[tuple[str, Any, Any, Any]]
 
 
+def answer(label: str, log: Log, raises: bool, signal: Any, sender: Any, kwargs: dict[str, Any]) -> Any:
+    """What every receiver does when called."""
+    log.append((label, signal, sender, kwargs.get("n")))
+    if raises:
+        raise ReceiverError(label, kwargs.get("n"))
+    return (label, kwargs.get("n"), tuple(sorted(kwargs)))
+
+
 def make_function(label: str, log: Log, raises: bool) -> Callable[..., Any]:
     def receiver(signal: Any, sender: Any, **kwargs: Any) -> Any:
-        log.append((label, signal, sender, kwargs.get("n")))
-        if raises:
-            raise ReceiverError(label, kwargs.get("n"))
-        return (label, kwargs.get("n"), tuple(sorted(kwargs)))
+        return answer(label, log, raises, signal, sender, kwargs)
 
     receiver.__qualname__ = f"function_{label}"
     return receiver
@@ -154,8 +159,7 @@ def make_function(label: str, log: Log, raises: bool) -> Callable[..., Any]:
 
 def make_async_function(label: str, log: Log) -> Callable[..., Any]:
     async def receiver(signal: Any, sender: Any, **kwargs: Any) -> Any:
-        log.append((label, signal, sender, kwargs.get("n")))
-        return (label, kwargs.get("n"), tuple(sorted(kwargs)))
+        return answer(label, log, False, signal, sender, kwargs)
 
     receiver.__qualname__ = f"async_function_{label}"
     return receiver
@@ -166,10 +170,7 @@ class MethodReceiver:
         self.label, self.log, self.raises = label, log, raises
 
     def on_signal(self, signal: Any, sender: Any, **kwargs: Any) -> Any:
-        self.log.append((self.label, signal, sender, kwargs.get("n")))
-        if self.raises:
-            raise ReceiverError(self.label, kwargs.get("n"))
-        return (self.label, kwargs.get("n"), tuple(sorted(kwargs)))
+        return answer(self.label, self.log, self.raises, signal, sender, kwargs)
 
 
 class CallableReceiver:
@@ -179,10 +180,7 @@ class CallableReceiver:
         self.__qualname__ = f"CallableReceiver_{label}"
 
     def __call__(self, signal: Any, sender: Any, **kwargs: Any) -> Any:
-        self.log.append((self.label, signal, sender, kwargs.get("n")))
-        if self.raises:
-            raise ReceiverError(self.label, kwargs.get("n"))
-        return (self.label, kwargs.get("n"), tuple(sorted(kwargs)))
+        return answer(self.label, self.log, self.raises, signal, sender, kwargs)
 
 
 class SlotsReceiver:
@@ -194,8 +192,7 @@ class SlotsReceiver:
         self.label, self.log = label, log
 
     def __call__(self, signal: Any, sender: Any, **kwargs: Any) -> Any:
-        self.log.append((self.label, signal, sender, kwargs.get("n")))
-        return (self.label, kwargs.get("n"), tuple(sorted(kwargs)))
+        return answer(self.label, self.log, False, signal, sender, kwargs)
 
 
 class ReceiverSlot:

@@ -47,7 +47,6 @@ from .helpers import (
     CallableHandler,
     Handler,
     Model,
-    frozen_gc,
     quick_and_soak,
     quiet_robust_log,
     returning,
@@ -55,6 +54,8 @@ from .helpers import (
 
 CYCLES = quick_and_soak(10_000, 100_000)
 SENDS = quick_and_soak(100_000, 1_000_000)
+pytestmark = pytest.mark.usefixtures("cheap_gc_for_module")  # many gc.collect() calls
+
 MAX_BLOCKS = 1_000
 MAX_TRACED = 64 * 1024
 MAX_RSS = 4 * 1024 * 1024
@@ -108,13 +109,6 @@ def no_robust_log_records() -> Iterator[None]:
     """send_robust logs every failure: make no records at all (a captured
     record keeps its exception, traceback and frames alive)."""
     with quiet_robust_log(make_records=False):
-        yield
-
-
-@pytest.fixture(autouse=True, scope="module")
-def cheap_gc() -> Iterator[None]:
-    """The many gc.collect() calls here stay cheap."""
-    with frozen_gc():
         yield
 
 

@@ -40,13 +40,13 @@ from .helpers import (
     Stop,
     Unhashable,
     django_signal_class,
-    frozen_gc,
     quiet_robust_log,
     recording,
     returning,
 )
 
 DjangoSignal = django_signal_class("the re-entrancy tests compare with django.dispatch")
+pytestmark = pytest.mark.usefixtures("cheap_gc_for_module")  # many gc.collect() calls
 
 Trace = list[Any]
 Scenario = Callable[[Callable[[], Any]], Trace]
@@ -57,13 +57,6 @@ def robust_log_out_of_capture() -> Iterator[None]:
     """send_robust logs with exc_info; keep the records (and the frames they
     hold) out of pytest's log capture."""
     with quiet_robust_log(make_records=True):
-        yield
-
-
-@pytest.fixture(autouse=True, scope="module")
-def cheap_gc() -> Iterator[None]:
-    """These tests call gc.collect() often: keep each collection cheap."""
-    with frozen_gc():
         yield
 
 
@@ -526,9 +519,7 @@ def test_base_exception_escapes_send_robust(impl: ModuleType, use_caching: bool)
             calls.append("stopping")
             raise Stop("stop")
 
-        def after(**kwargs: Any) -> None:
-            calls.append("after")
-
+        after = recording(calls, "after")  # never called: its answer is never seen
         sig.connect(stopping)
         sig.connect(after)
         with pytest.raises(Stop):

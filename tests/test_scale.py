@@ -135,12 +135,7 @@ def test_weak_receivers_dying_without_disconnect_does_not_grow_memory(impl: Modu
 def test_disconnected_strong_receiver_is_freed(impl: ModuleType, use_caching: bool) -> None:
     sig = impl.Signal(use_caching=use_caching)
 
-    def make() -> Any:
-        on_event = returning("x")
-
-        return on_event
-
-    on_event = make()
+    on_event = returning("x")
     ref = weakref.ref(on_event)
     sig.connect(on_event, weak=False)
     sig.connect(on_event, sender=Model, weak=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from .helpers import Model, returning
+from .helpers import Model, OtherModel, returning
 
 
 def test_send_with_no_receivers_returns_empty_list(impl: ModuleType) -> None:
@@ -102,21 +102,15 @@ def test_every_send_calls_every_receiver_again(impl: ModuleType) -> None:
 def test_sender_filtering(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    class A:
-        pass
-
-    class B:
-        pass
-
     for_a = returning("a")
     for_all = returning("all")
     for_b = returning("b")
 
-    sig.connect(for_a, sender=A)
+    sig.connect(for_a, sender=Model)
     sig.connect(for_all)
-    sig.connect(for_b, sender=B)
-    assert sig.send(A) == [(for_a, "a"), (for_all, "all")]
-    assert sig.send(B) == [(for_all, "all"), (for_b, "b")]
+    sig.connect(for_b, sender=OtherModel)
+    assert sig.send(Model) == [(for_a, "a"), (for_all, "all")]
+    assert sig.send(OtherModel) == [(for_all, "all"), (for_b, "b")]
     assert sig.send(object()) == [(for_all, "all")]
     # A receiver for a specific sender never gets sender=None.
     assert sig.send(None) == [(for_all, "all")]
@@ -166,17 +160,14 @@ def test_two_signals_are_independent(impl: ModuleType) -> None:
 def test_send_robust_without_failures_equals_send(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    class A:
-        pass
-
     def for_a(val: int, **kwargs: Any) -> int:
         return val + 1
 
     def for_all(val: int, **kwargs: Any) -> int:
         return val * 2
 
-    sig.connect(for_a, sender=A)
+    sig.connect(for_a, sender=Model)
     sig.connect(for_all)
-    for sender in (A, None, object()):
+    for sender in (Model, None, object()):
         assert sig.send_robust(sender, val=5) == sig.send(sender, val=5)
-    assert sig.send_robust(A, val=5) == [(for_a, 6), (for_all, 10)]
+    assert sig.send_robust(Model, val=5) == [(for_a, 6), (for_all, 10)]

@@ -46,7 +46,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import Model, frozen_gc, quick_and_soak, switch_interval
+from .helpers import Model, quick_and_soak, switch_interval
 
 DURATION = quick_and_soak(1.5, 60.0)  # seconds
 THREADS = 8
@@ -143,13 +143,6 @@ def make_transient(name: str, kind: str) -> tuple[Any, Any]:
 @pytest.fixture
 def fast_switching() -> Iterator[None]:
     with switch_interval(1e-5):
-        yield
-
-
-@pytest.fixture
-def cheap_gc() -> Iterator[None]:
-    """Threads collect garbage now and then: keep it cheap."""
-    with frozen_gc():
         yield
 
 

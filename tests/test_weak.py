@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import CallableHandler, Handler, returning
+from .helpers import CallableHandler, Handler, Model, connected, returning
 
 
 def assert_clean(sig: Any) -> None:
@@ -53,12 +53,7 @@ def test_dead_receiver_disappears_from_has_listeners_and_receivers(impl: ModuleT
 def test_dead_receiver_between_live_ones(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    first = returning(1)
-    doomed = returning(2)
-    last = returning(3)
-
-    for r in (first, doomed, last):
-        sig.connect(r)
+    first, doomed, last = connected(sig, 1, 2, 3)
     del doomed
     gc.collect()
     assert sig.send(None) == [(first, 1), (last, 3)]
@@ -102,12 +97,7 @@ def test_callable_instance_receiver_dies_with_the_instance(impl: ModuleType) -> 
 def test_weak_false_keeps_a_function_alive(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    def make() -> Any:
-        on_event = returning("alive")
-
-        return on_event
-
-    on_event = make()
+    on_event = returning("alive")
     ref = weakref.ref(on_event)
     sig.connect(on_event, weak=False)
     del on_event
@@ -291,13 +281,10 @@ def test_senders_without_weak_references_still_work(
 def test_none_sender_reaches_only_senderless_receivers(impl: ModuleType, use_caching: bool) -> None:
     sig = impl.Signal(use_caching=use_caching)
 
-    class A:
-        pass
-
     for_a = returning("a")
     for_all = returning("all")
 
-    sig.connect(for_a, sender=A)
+    sig.connect(for_a, sender=Model)
     sig.connect(for_all, sender=None)
     for _ in range(2):
         assert sig.send(None) == [(for_all, "all")]

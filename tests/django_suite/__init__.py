@@ -25,6 +25,7 @@ from .run_django_tests import (
     counts_by_app,
     ensure_django_tests,
     format_counts,
+    run_captured,
     unittest_summary,
     wide_labels,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "assert_passed",
     "ensure_django_tests",
     "format_counts",
+    "run_captured",
     "run_suite",
     "wide_labels",
 ]
@@ -118,14 +120,7 @@ def run_suite(
     ]
     start = time.perf_counter()
     try:
-        completed = subprocess.run(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-            timeout=TIMEOUT,
-        )
+        completed = run_captured(command, env=env, timeout=TIMEOUT)
     except subprocess.TimeoutExpired as error:
         output = error.output or ""
         if isinstance(output, bytes):
