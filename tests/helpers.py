@@ -148,6 +148,17 @@ def recording(calls: list[str], label: str) -> Callable[..., str]:
     return receiver
 
 
+def keeping_kwargs(calls: list[dict[str, Any]], response: Any) -> Callable[..., Any]:
+    """A new receiver function that appends the keyword arguments of each call
+    to ``calls`` and answers ``response``."""
+
+    def receiver(**kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return response
+
+    return receiver
+
+
 def responses(results: list[tuple[Any, Any]]) -> list[Any]:
     """The responses of a send, without the receivers."""
     return [response for _, response in results]

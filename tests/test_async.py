@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from asgiref.sync import markcoroutinefunction
 
-from .helpers import Boom, Model, Stop, returning
+from .helpers import Boom, Model, Stop, keeping_kwargs, returning
 
 
 class SyncHandler:
@@ -311,22 +311,19 @@ async def test_asend_with_no_receivers(impl: ModuleType) -> None:
 async def test_asend_only_sync_receivers(impl: ModuleType) -> None:
     sig = impl.Signal()
     calls: list[dict[str, Any]] = []
-
-    def sync(**kwargs: Any) -> str:
-        calls.append(kwargs)
-        return "sync"
-
+    sync = keeping_kwargs(calls, "sync")
     sig.connect(sync)
     assert await sig.asend("s", val=1) == [(sync, "sync")]
     assert calls == [{"signal": sig, "sender": "s", "val": 1}]
 
 
 @pytest.mark.asyncio
-async def test_asend_only_async_receivers(impl: ModuleType) -> None:
+@pytest.mark.parametrize("method", ["asend", "asend_robust"])
+async def test_asend_only_async_receivers(impl: ModuleType, method: str) -> None:
     async_handler = AsyncHandler()
     sig = impl.Signal()
     sig.connect(async_handler)
-    assert await sig.asend(AsyncHandler) == [(async_handler, 1)]
+    assert await getattr(sig, method)(AsyncHandler) == [(async_handler, 1)]
 
 
 @pytest.mark.asyncio
@@ -338,14 +335,6 @@ async def test_asend_only_async_function_receivers(impl: ModuleType) -> None:
 
     sig.connect(on_event)
     assert await sig.asend(None, val=4) == [(on_event, 4)]
-
-
-@pytest.mark.asyncio
-async def test_asend_robust_only_async_receivers(impl: ModuleType) -> None:
-    async_handler = AsyncHandler()
-    sig = impl.Signal()
-    sig.connect(async_handler)
-    assert await sig.asend_robust(AsyncHandler) == [(async_handler, 1)]
 
 
 @pytest.mark.asyncio

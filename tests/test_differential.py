@@ -365,6 +365,17 @@ def live_records(sig: Any) -> list[tuple[Any, bool, bool]]:
     return out
 
 
+# The arguments of the send and send_robust rules: which sender (preferring
+# one that something is connected for), how many extra keyword arguments, and
+# where the sender goes among them (None: by position). See _send.
+SEND_ARGUMENTS = {
+    "s": st.integers(0, MAX_SENDERS - 1),
+    "extra": st.sampled_from([0, 0, 0, 1, 3, 18]),
+    "connected_sender": st.booleans(),
+    "sender_at": st.sampled_from([None, None, 0, 1, 19]),
+}
+
+
 class DifferentialMachine(RuleBasedStateMachine):
     """fastdispatch (``impl``) against an uncached django.dispatch.Signal."""
 
@@ -569,21 +580,11 @@ class DifferentialMachine(RuleBasedStateMachine):
 
     # -- sending -----------------------------------------------------------------------
 
-    @rule(
-        s=st.integers(0, MAX_SENDERS - 1),
-        extra=st.sampled_from([0, 0, 0, 1, 3, 18]),
-        connected_sender=st.booleans(),
-        sender_at=st.sampled_from([None, None, 0, 1, 19]),
-    )
+    @rule(**SEND_ARGUMENTS)
     def send(self, s: int, extra: int, connected_sender: bool, sender_at: int | None) -> None:
         self._send(s, False, extra, connected_sender, sender_at)
 
-    @rule(
-        s=st.integers(0, MAX_SENDERS - 1),
-        extra=st.sampled_from([0, 0, 0, 1, 3, 18]),
-        connected_sender=st.booleans(),
-        sender_at=st.sampled_from([None, None, 0, 1, 19]),
-    )
+    @rule(**SEND_ARGUMENTS)
     def send_robust(self, s: int, extra: int, connected_sender: bool, sender_at: int | None) -> None:
         self._send(s, True, extra, connected_sender, sender_at)
 

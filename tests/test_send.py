@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from .helpers import Model, OtherModel, returning
+from .helpers import Model, OtherModel, keeping_kwargs, returning
 
 
 def test_send_with_no_receivers_returns_empty_list(impl: ModuleType) -> None:
@@ -18,11 +18,7 @@ def test_send_with_no_receivers_returns_empty_list(impl: ModuleType) -> None:
 def test_receiver_is_called_with_signal_sender_and_named_arguments(impl: ModuleType) -> None:
     sig = impl.Signal()
     calls: list[dict[str, Any]] = []
-
-    def on_event(**kwargs: Any) -> str:
-        calls.append(kwargs)
-        return "ok"
-
+    on_event = keeping_kwargs(calls, "ok")
     sig.connect(on_event)
     sender = object()
     assert sig.send(sender, val=1, other="x") == [(on_event, "ok")]
