@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from types import ModuleType
-from typing import Any
 
 import pytest
 
