@@ -38,12 +38,16 @@ implies ``--run-<marker>`` for a category that is off by default. CI passes
 
 A new category is one more row: its marker is registered, its options exist,
 and a test of it that skips because what it needs is missing only has to
-call ``pytest.skip`` with a reason (``--require-<marker>`` does the rest).
+call ``pytest.skip`` with a reason that says how to run it
+(``--require-<marker>`` does the rest). For example a ``services`` row, for
+tests that need a broker: they skip when none can be started, and
+``--require-services`` turns that into a failure.
 
 What the former environment variables did: ``FASTDISPATCH_SOAK=1`` is
 ``--run-soak``; ``FASTDISPATCH_DJANGO_APPS=both`` is ``--run-soak -m slow``
-for the wider apps alone (``--run-soak`` for everything long), ``=none`` is
-``-m "not slow"``.
+for the wider apps alone (``--run-soak`` for everything long), ``=python``
+or ``=compiled`` adds ``-k python`` or ``-k compiled`` to that, and ``=none``
+is ``-m "not slow"``.
 """
 
 from __future__ import annotations

@@ -129,10 +129,10 @@ def returning(response: Any) -> Callable[..., Any]:
     return receiver
 
 
-def connected(signal: Any, *responses: Any) -> list[Callable[..., Any]]:
-    """New receivers (``returning`` each of ``responses``), connected to
+def connected(signal: Any, *answers: Any) -> list[Callable[..., Any]]:
+    """New receivers (``returning`` each of ``answers``), connected to
     ``signal`` in that order; the caller holds the only references."""
-    receivers = [returning(response) for response in responses]
+    receivers = [returning(answer) for answer in answers]
     for receiver in receivers:
         signal.connect(receiver)
     return receivers
@@ -159,7 +159,7 @@ def keeping_kwargs(calls: list[dict[str, Any]], response: Any) -> Callable[..., 
     return receiver
 
 
-def responses(results: list[tuple[Any, Any]]) -> list[Any]:
+def answers(results: list[tuple[Any, Any]]) -> list[Any]:
     """The responses of a send, without the receivers."""
     return [response for _, response in results]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from .helpers import Handler, Model, OtherModel, connected, responses, returning
+from .helpers import Handler, Model, OtherModel, answers, connected, returning
 
 
 # -- connect and disconnect -------------------------------------------------
@@ -72,7 +72,7 @@ def test_reconnect_after_disconnect_goes_to_the_end(impl: ModuleType) -> None:
     a, b, c = connected(sig, "a", "b", "c")
     sig.disconnect(a)
     sig.connect(a)
-    assert responses(sig.send(None)) == ["b", "c", "a"]
+    assert answers(sig.send(None)) == ["b", "c", "a"]
 
 
 def test_same_receiver_for_two_senders_is_two_receivers(impl: ModuleType) -> None:
@@ -209,7 +209,7 @@ def test_falsy_dispatch_uid_is_ignored(impl: ModuleType) -> None:
     sig.connect(first, dispatch_uid=0)
     sig.connect(first)
     assert len(sig.receivers) == 2
-    assert responses(sig.send(None)) == ["first", "second"]
+    assert answers(sig.send(None)) == ["first", "second"]
     assert sig.disconnect(dispatch_uid="") is False
     assert sig.disconnect(first, dispatch_uid=0) is True
     assert sig.disconnect(second, dispatch_uid="") is True

@@ -39,6 +39,7 @@ from .helpers import (
     RaisingHash,
     Stop,
     Unhashable,
+    answers,
     django_signal_class,
     quiet_robust_log,
     recording,
@@ -70,10 +71,6 @@ def run_both(impl: ModuleType, scenario: Scenario, use_caching: bool) -> Trace:
     return fast
 
 
-def labels(responses: list[tuple[Any, Any]]) -> list[Any]:
-    return [response for _, response in responses]
-
-
 caching = pytest.mark.parametrize("use_caching", [False, True], ids=["uncached", "cached"])
 
 
@@ -99,8 +96,8 @@ def test_receiver_connects_another_during_send(impl: ModuleType, use_caching: bo
 
         sig.connect(connector)
         sig.connect(after)
-        first = labels(sig.send(Model))
-        second = labels(sig.send(Model))
+        first = answers(sig.send(Model))
+        second = answers(sig.send(Model))
         return [first, second, calls, len(sig.receivers)]
 
     trace = run_both(impl, scenario, use_caching)
@@ -120,7 +117,7 @@ def test_receiver_disconnects_itself_during_send(impl: ModuleType, use_caching: 
 
         sig.connect(once)
         sig.connect(after)
-        return [labels(sig.send(Model)), labels(sig.send(Model)), sig.has_listeners(Model)]
+        return [answers(sig.send(Model)), answers(sig.send(Model)), sig.has_listeners(Model)]
 
     trace = run_both(impl, scenario, use_caching)
     assert trace == [["once:True", "after"], ["after"], True]
@@ -143,7 +140,7 @@ def test_receiver_disconnects_a_later_receiver_during_send(
 
         sig.connect(first, weak=weak)
         sig.connect(later, weak=weak)
-        return [labels(sig.send(Model)), labels(sig.send(Model))]
+        return [answers(sig.send(Model)), answers(sig.send(Model))]
 
     trace = run_both(impl, scenario, use_caching)
     assert trace == [["first:True", "later"], ["first:False"]]
@@ -163,7 +160,7 @@ def test_receiver_disconnects_an_earlier_receiver_during_send(
 
         sig.connect(earlier)
         sig.connect(second)
-        return [labels(sig.send(Model)), labels(sig.send(Model))]
+        return [answers(sig.send(Model)), answers(sig.send(Model))]
 
     assert run_both(impl, scenario, use_caching) == [
         ["earlier", "second:True"],
@@ -190,11 +187,11 @@ def test_receiver_mutes_the_signal_during_send(impl: ModuleType, use_caching: bo
 
         sig.connect(muter)
         sig.connect(after)
-        trace = [labels(sig.send(Model)), labels(sig.send(Model)), sig.has_listeners(Model)]
+        trace = [answers(sig.send(Model)), answers(sig.send(Model)), sig.has_listeners(Model)]
         sig.receivers = saved[0]
         with sig.lock:
             sig.sender_receivers_cache.clear()
-        trace.append(labels(sig.send(Model)))
+        trace.append(answers(sig.send(Model)))
         return trace
 
     assert run_both(impl, scenario, use_caching) == [
@@ -215,7 +212,7 @@ def test_receiver_sends_the_same_signal(impl: ModuleType, use_caching: bool, rob
         def recurse(depth: int, **kwargs: Any) -> Any:
             if depth == 0:
                 return "bottom"
-            return [labels(send(Model, depth=depth - 1)), has(sig)]
+            return [answers(send(Model, depth=depth - 1)), has(sig)]
 
         def tail(depth: int, **kwargs: Any) -> str:
             return f"tail{depth}"
@@ -225,7 +222,7 @@ def test_receiver_sends_the_same_signal(impl: ModuleType, use_caching: bool, rob
 
         sig.connect(recurse)
         sig.connect(tail)
-        return labels(send(Model, depth=3))
+        return answers(send(Model, depth=3))
 
     expected: Any = ["bottom", "tail0"]
     for depth in (1, 2, 3):
@@ -247,10 +244,10 @@ def test_nested_send_sees_a_receiver_connected_by_the_outer_one(
             if nested:
                 return "inner-outer"
             sig.connect(added)
-            return labels(sig.send(Model, nested=True))
+            return answers(sig.send(Model, nested=True))
 
         sig.connect(outer)
-        return [labels(sig.send(Model, nested=False)), labels(sig.send(Model, nested=True))]
+        return [answers(sig.send(Model, nested=False)), answers(sig.send(Model, nested=True))]
 
     assert run_both(impl, scenario, use_caching) == [
         [["inner-outer", "added"]],
@@ -306,10 +303,10 @@ def test_receiver_kills_a_later_receiver_and_collects_during_send(
         sig.connect(killer)
         sig.connect(connected)
         del connected
-        first = labels(send(Model))
+        first = answers(send(Model))
         gc.collect()
         dead = ref() is None
-        second = labels(send(Model))
+        second = answers(send(Model))
         return [first, dead, second, sig.has_listeners(Model), len(sig.receivers)]
 
     trace = run_both(impl, scenario, use_caching)
@@ -337,9 +334,9 @@ def test_receiver_kills_an_async_receiver_during_send(impl: ModuleType, use_cach
         sig.connect(victim)
         sig.connect(killer)
         del victim
-        first = labels(sig.send(Model))
+        first = answers(sig.send(Model))
         gc.collect()
-        return [first, labels(sig.send(Model)), len(sig.receivers)]
+        return [first, answers(sig.send(Model)), len(sig.receivers)]
 
     assert run_both(impl, scenario, use_caching) == [["killer", "async-victim"], ["killer"], 1]
 
@@ -361,7 +358,7 @@ def test_receiver_kills_an_earlier_receiver_during_send(impl: ModuleType, use_ca
         sig.connect(earlier)
         sig.connect(killer)
         del earlier
-        return [labels(sig.send(Model)), labels(sig.send(Model)), len(sig.receivers)]
+        return [answers(sig.send(Model)), answers(sig.send(Model)), len(sig.receivers)]
 
     assert run_both(impl, scenario, use_caching) == [["earlier", "killer"], ["killer"], 1]
 
@@ -389,9 +386,9 @@ def test_receiver_kills_a_later_receiver_then_connects_during_send(
         sig.connect(killer)
         sig.connect(victim)
         del victim
-        first = labels(sig.send(Model))
+        first = answers(sig.send(Model))
         gc.collect()
-        return [first, labels(sig.send(Model)), len(sig.receivers)]
+        return [first, answers(sig.send(Model)), len(sig.receivers)]
 
     assert run_both(impl, scenario, use_caching) == [
         ["killer", "victim"],
@@ -424,7 +421,7 @@ def test_receiver_drops_the_last_reference_to_the_sender_during_send(
 
         sig.connect(dropper)
         sig.connect(specific, sender=senders["it"])
-        responses = labels(sig.send(senders["it"]))
+        responses = answers(sig.send(senders["it"]))
         gc.collect()
         alive = ref() is not None
         return [responses, alive, sig.has_listeners(Model)]
@@ -475,7 +472,7 @@ def test_receiver_raises_in_send_after_changing_the_signal(impl: ModuleType, use
                 trace.append(("raised", error.args))
         robust = [
             (type(r).__name__, r.args) if isinstance(r, Exception) else r
-            for r in labels(sig.send_robust(Model))
+            for r in answers(sig.send_robust(Model))
         ]
         return [trace, calls, robust, len(sig.receivers)]
 
@@ -494,7 +491,7 @@ def test_nested_send_raising_through_an_outer_send_robust(impl: ModuleType, use_
 
         def outer(level: str, **kwargs: Any) -> Any:
             if level == "outer":
-                return labels(sig.send(Model, level="inner"))
+                return answers(sig.send(Model, level="inner"))
             return "outer-inner"
 
         def failing(level: str, **kwargs: Any) -> None:
@@ -503,7 +500,7 @@ def test_nested_send_raising_through_an_outer_send_robust(impl: ModuleType, use_
         sig.connect(outer)
         sig.connect(failing)
         responses = sig.send_robust(Model, level="outer")
-        return [(type(r).__name__, r.args) if isinstance(r, Exception) else r for r in labels(responses)]
+        return [(type(r).__name__, r.args) if isinstance(r, Exception) else r for r in answers(responses)]
 
     # The inner send raised through outer, which send_robust caught.
     assert run_both(impl, scenario, use_caching) == [("Boom", ("inner",)), ("Boom", ("outer",))]
@@ -552,12 +549,12 @@ def sender_scenario(make: Callable[[], Any], sender: Any) -> Trace:
     sig.connect(specific, sender=sender)
     trace: Trace = []
     for _ in range(2):  # the second round is served by the cache, if any
-        trace.append(labels(sig.send(sender)))
-        trace.append(labels(sig.send_robust(sender)))
+        trace.append(answers(sig.send(sender)))
+        trace.append(answers(sig.send_robust(sender)))
         trace.append(sig.has_listeners(sender))
-        trace.append(labels(sig.send(Model)))
+        trace.append(answers(sig.send(Model)))
     trace.append(sig.disconnect(specific, sender=sender))
-    trace.append(labels(sig.send(sender)))
+    trace.append(answers(sig.send(sender)))
     trace.append(sig.has_listeners(sender))
     return trace
 
@@ -611,9 +608,9 @@ def test_unhashable_receiver_with_raising_eq(impl: ModuleType, use_caching: bool
         receiver = UnhashableCallable()
         sig.connect(receiver, weak=weak)
         sig.connect(receiver, weak=weak)
-        trace: Trace = [len(sig.receivers), labels(sig.send(Model)), labels(sig.send_robust(Model))]
+        trace: Trace = [len(sig.receivers), answers(sig.send(Model)), answers(sig.send_robust(Model))]
         trace.append(sig.disconnect(receiver))
-        trace.append(labels(sig.send(Model)))
+        trace.append(answers(sig.send(Model)))
         return trace
 
     assert run_both(impl, scenario, use_caching) == [1, ["unhashable"], ["unhashable"], True, []]
