@@ -29,18 +29,7 @@ import pytest
 
 import fastdispatch
 
-
-class Model:
-    pass
-
-
-class SlotsCallable:
-    """Callable, accepts **kwargs, but has no weak references."""
-
-    __slots__ = ()
-
-    def __call__(self, **kwargs: Any) -> str:
-        return "slots"
+from .helpers import Model, RaisingHash, SlotsCallable, Unhashable
 
 
 class Slotted:
@@ -48,15 +37,6 @@ class Slotted:
 
     def method(self, **kwargs: Any) -> str:
         return "method"
-
-
-class Unhashable:
-    __hash__ = None  # type: ignore[assignment]
-
-
-class RaisingHash:
-    def __hash__(self) -> int:
-        raise ValueError("hash failed")
 
 
 class CollidingEq:
@@ -226,7 +206,7 @@ ROWS: list[Row] = [
     Row(
         "uid-hash-raises",
         "`dispatch_uid` whose `__hash__` raises",
-        lambda sig, impl: sig.connect(other, dispatch_uid=RaisingHash()),
+        lambda sig, impl: sig.connect(other, dispatch_uid=RaisingHash(ValueError, "hash failed")),
         "raises", ValueError, r"hash failed",
         "the `__hash__`'s own exception (here `ValueError: hash failed`)",
         django="accepted (never hashed)",

@@ -17,7 +17,7 @@ import pytest
 
 from fastdispatch import _dispatcher_py
 
-from .conftest import IMPLEMENTATIONS
+from .helpers import IMPLEMENTATIONS
 
 HEAVY = ("asyncio", "logging", "inspect", "typing", "threading", "asgiref", "django")
 

@@ -22,7 +22,7 @@ import pytest
 
 from fastdispatch import _dispatcher_py, _signal
 
-from .conftest import IMPLEMENTATIONS
+from .helpers import IMPLEMENTATIONS
 
 # Names a module defines for type checkers only (pure Python).
 _TYPING_ONLY = {"TYPE_CHECKING", "annotations"}

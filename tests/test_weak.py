@@ -11,19 +11,7 @@ import pytest
 
 from fastdispatch import _signal
 
-
-class Handler:
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def method(self, **kwargs: Any) -> str:
-        self.calls += 1
-        return "method"
-
-
-class CallableHandler:
-    def __call__(self, **kwargs: Any) -> str:
-        return "instance"
+from .helpers import CallableHandler, Handler, Model, connected, returning
 
 
 def assert_clean(sig: Any) -> None:
@@ -55,8 +43,7 @@ def test_dead_function_receiver_is_not_called(impl: ModuleType) -> None:
 def test_dead_receiver_disappears_from_has_listeners_and_receivers(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    def on_event(**kwargs: Any) -> None:
-        pass
+    on_event = returning(None)
 
     sig.connect(on_event)
     assert sig.has_listeners() is True
@@ -68,17 +55,7 @@ def test_dead_receiver_disappears_from_has_listeners_and_receivers(impl: ModuleT
 def test_dead_receiver_between_live_ones(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    def first(**kwargs: Any) -> int:
-        return 1
-
-    def doomed(**kwargs: Any) -> int:
-        return 2
-
-    def last(**kwargs: Any) -> int:
-        return 3
-
-    for r in (first, doomed, last):
-        sig.connect(r)
+    first, doomed, last = connected(sig, 1, 2, 3)
     del doomed
     gc.collect()
     assert sig.send(None) == [(first, 1), (last, 3)]
@@ -122,13 +99,7 @@ def test_callable_instance_receiver_dies_with_the_instance(impl: ModuleType) -> 
 def test_weak_false_keeps_a_function_alive(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    def make() -> Any:
-        def on_event(**kwargs: Any) -> str:
-            return "alive"
-
-        return on_event
-
-    on_event = make()
+    on_event = returning("alive")
     ref = weakref.ref(on_event)
     sig.connect(on_event, weak=False)
     del on_event
@@ -177,8 +148,7 @@ def test_second_connect_with_weak_false_is_a_no_op(impl: ModuleType) -> None:
     # The first connect wins (same key), so the receiver stays weakly held.
     sig = impl.Signal()
 
-    def on_event(**kwargs: Any) -> None:
-        pass
+    on_event = returning(None)
 
     sig.connect(on_event)
     sig.connect(on_event, weak=False)
@@ -210,8 +180,7 @@ def test_receivers_for_a_sender_are_dropped_when_it_dies(impl: ModuleType) -> No
     class Sender:
         pass
 
-    def on_event(**kwargs: Any) -> str:
-        return "hit"
+    on_event = returning("hit")
 
     sender = Sender()
     sig.connect(on_event, sender=sender)
@@ -225,8 +194,7 @@ def test_receivers_for_a_sender_are_dropped_when_it_dies(impl: ModuleType) -> No
 def test_class_sender_dies_and_takes_its_receivers(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    def on_event(**kwargs: Any) -> str:
-        return "hit"
+    on_event = returning("hit")
 
     Model = type("Model", (), {})
     ref = weakref.ref(Model)
@@ -301,11 +269,8 @@ def test_senders_without_weak_references_still_work(
     with pytest.raises(TypeError):
         weakref.ref(sender)
 
-    def for_sender(**kwargs: Any) -> str:
-        return "specific"
-
-    def for_all(**kwargs: Any) -> str:
-        return "all"
+    for_sender = returning("specific")
+    for_all = returning("all")
 
     sig.connect(for_sender, sender=sender)
     sig.connect(for_all)
@@ -323,16 +288,10 @@ def test_senders_without_weak_references_still_work(
 def test_none_sender_reaches_only_senderless_receivers(impl: ModuleType, use_caching: bool) -> None:
     sig = impl.Signal(use_caching=use_caching)
 
-    class A:
-        pass
+    for_a = returning("a")
+    for_all = returning("all")
 
-    def for_a(**kwargs: Any) -> str:
-        return "a"
-
-    def for_all(**kwargs: Any) -> str:
-        return "all"
-
-    sig.connect(for_a, sender=A)
+    sig.connect(for_a, sender=Model)
     sig.connect(for_all, sender=None)
     for _ in range(2):
         assert sig.send(None) == [(for_all, "all")]
