@@ -12,17 +12,19 @@ import contextlib
 import gc
 import importlib
 import logging
-import os
 import sys
+import sysconfig
 from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
 
 import pytest
 
+from fastdispatch._env import extensions_disabled
+
 # -- the implementations under test ------------------------------------------------
 
-NO_EXTENSIONS = os.environ.get("FASTDISPATCH_NO_EXTENSIONS", "") not in ("", "0")
+NO_EXTENSIONS = extensions_disabled()
 
 
 def _load_compiled() -> tuple[ModuleType | None, str]:
@@ -255,3 +257,20 @@ def django_signal_class(why: str) -> type:
     from django.dispatch import Signal
 
     return Signal
+
+
+# -- free-threaded CPython ---------------------------------------------------------
+
+FREE_THREADED = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+"""A free-threaded build (3.13t), whether or not the GIL is enabled at run time."""
+
+# CPython 3.13t makes classes (and module-level functions) immortal once a
+# second thread has started, to spare them reference-count contention (3.14
+# counts their references per thread instead). Such a class never dies.
+IMMORTAL_CLASSES = FREE_THREADED and sys.version_info < (3, 14)
+
+skip_if_classes_are_immortal = pytest.mark.skipif(
+    IMMORTAL_CLASSES,
+    reason="free-threaded CPython 3.13 makes a class immortal once a thread has "
+    "started, so a class sender is never garbage collected",
+)

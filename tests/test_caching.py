@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import Handler, Model, OtherModel, Unhashable, returning
+from .helpers import Handler, Model, OtherModel, Unhashable, returning, skip_if_classes_are_immortal
 
 
 def test_use_caching_attribute(impl: ModuleType) -> None:
@@ -121,6 +121,7 @@ def test_dead_receiver_is_not_served_from_the_cache(impl: ModuleType) -> None:
     assert sig.receivers == []
 
 
+@skip_if_classes_are_immortal
 def test_cache_does_not_keep_a_class_sender_alive(impl: ModuleType) -> None:
     sig = impl.Signal(use_caching=True)
 

@@ -152,3 +152,26 @@ def test_connected_to_rejects_bad_input_before_the_block(impl: ModuleType) -> No
     with pytest.raises(TypeError, match="dispatch_uid must be hashable"):
         sig.connected_to(function, dispatch_uid=["unhashable"])
     assert sig.receivers == []
+
+
+def test_a_mock_receiver_is_described_without_recursing(impl: ModuleType) -> None:
+    # Django's settings_tests connect a Mock: every attribute exists on it,
+    # "func", "args" and "keywords" (the look of a functools.partial) included.
+    from unittest import mock
+
+    sig = impl.Signal()
+    spy = mock.Mock()
+    sig.connect(spy)
+    [connection] = sig.connections()
+    assert connection.name == "unittest.mock.Mock instance"
+    sig.send(None, value=1)
+    spy.assert_called_once_with(signal=sig, sender=None, value=1)
+
+
+def test_a_partial_receiver_is_named_after_its_function(impl: ModuleType) -> None:
+    import functools
+
+    sig = impl.Signal()
+    partial = functools.partial(function)
+    sig.connect(partial, weak=False)
+    assert sig.connections()[0].name == f"functools.partial({__name__}.function)"

@@ -50,6 +50,7 @@ from .helpers import (
     quick_and_soak,
     quiet_robust_log,
     returning,
+    skip_if_classes_are_immortal,
 )
 
 CYCLES = quick_and_soak(10_000, 100_000)
@@ -293,6 +294,7 @@ def test_dropped_receivers_and_senders_are_collectable_after_sends(impl: ModuleT
         assert len(sig.sender_receivers_cache) == 0
 
 
+@skip_if_classes_are_immortal
 def test_signals_in_garbage_cycles_with_their_senders_and_receivers(impl: ModuleType) -> None:
     """A signal kept by its own sender class and by its receiver's instance,
     with cached entries and weak references to all of them: the whole cycle

@@ -33,17 +33,18 @@ from typing import Any
 import pytest
 
 from .helpers import (
+    answers,
     Boom,
+    django_signal_class,
     Model,
+    quiet_robust_log,
     RaisingEq,
     RaisingHash,
-    Stop,
-    Unhashable,
-    answers,
-    django_signal_class,
-    quiet_robust_log,
     recording,
     returning,
+    skip_if_classes_are_immortal,
+    Stop,
+    Unhashable,
 )
 
 DjangoSignal = django_signal_class("the re-entrancy tests compare with django.dispatch")
@@ -397,6 +398,7 @@ def test_receiver_kills_a_later_receiver_then_connects_during_send(
     ]
 
 
+@skip_if_classes_are_immortal
 @caching
 def test_receiver_drops_the_last_reference_to_the_sender_during_send(
     impl: ModuleType, use_caching: bool

@@ -11,7 +11,7 @@ import pytest
 
 from fastdispatch import _signal
 
-from .helpers import CallableHandler, Handler, Model, connected, returning
+from .helpers import CallableHandler, Handler, Model, connected, returning, skip_if_classes_are_immortal
 
 
 def assert_clean(sig: Any) -> None:
@@ -191,6 +191,7 @@ def test_receivers_for_a_sender_are_dropped_when_it_dies(impl: ModuleType) -> No
     assert sig.receivers == []
 
 
+@skip_if_classes_are_immortal
 def test_class_sender_dies_and_takes_its_receivers(impl: ModuleType) -> None:
     sig = impl.Signal()
 

@@ -9,6 +9,8 @@ immutable records read by name: new fields are only ever added at the end.
 
 from __future__ import annotations
 
+import sys
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable, Iterator
@@ -118,19 +120,31 @@ def _qualified(obj: object) -> tuple[str, str | None]:
 
 def describe_receiver(receiver: object) -> tuple[str, str | None]:
     """``(name, module)`` of a receiver: functions, bound methods, partials,
-    callable instances."""
-    func = getattr(receiver, "func", None)
-    if func is not None and hasattr(receiver, "args") and hasattr(receiver, "keywords"):
-        inner, module = describe_receiver(func)  # functools.partial
+    callable instances. Never fails: anything else is named by its type."""
+    functools = sys.modules.get("functools")  # no partial exists without it
+    if functools is not None and isinstance(receiver, functools.partial):
+        inner, module = describe_receiver(receiver.func)
         return f"functools.partial({inner})", module
-    return _qualified(receiver)
+    try:
+        return _qualified(receiver)
+    except Exception:  # an object whose attributes misbehave
+        kind = type(receiver)
+        return f"{kind.__module__}.{kind.__qualname__} instance", kind.__module__
 
 
 def describe_sender(sender: object) -> str | None:
     """A short description of a sender: a Django model's label, a class's
-    qualified name, or the type of an instance."""
+    qualified name, or the type of an instance. Never fails."""
     if sender is None:
         return None
+    try:
+        return _describe_sender(sender)
+    except Exception:  # an object whose attributes misbehave
+        kind = type(sender)
+        return f"{kind.__module__}.{kind.__qualname__} instance"
+
+
+def _describe_sender(sender: object) -> str:
     meta = getattr(sender, "_meta", None)
     label = getattr(meta, "label", None)
     if isinstance(sender, type) and isinstance(label, str):
