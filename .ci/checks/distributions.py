@@ -185,7 +185,7 @@ def unreported_lines(mypy_output: str, filename: str, lines: Iterable[int]) -> l
 
 def expected_build_identifiers(platform: str, pythons: Sequence[str]) -> list[str]:
     """cibuildwheel's identifiers for [tool.cibuildwheel] in pyproject.toml:
-    CPython ``pythons`` (e.g. "310"), GIL builds; linux: manylinux and
+    CPython ``pythons`` (e.g. "310", or "313t" for a free-threaded build); linux: manylinux and
     musllinux on x86_64 and aarch64; macos: x86_64 and arm64; windows: AMD64."""
     if platform == "linux":
         suffixes = [f"{libc}_{arch}" for libc in ("manylinux", "musllinux") for arch in ("x86_64", "aarch64")]

