@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -127,6 +128,10 @@ def _switched_on(config: pytest.Config, category: Category) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     for category in CATEGORIES:
         config.addinivalue_line("markers", f"{category.marker}: {category.meaning}")
+    # pytest-run-parallel's marker, also when that plugin is not installed.
+    config.addinivalue_line(
+        "markers", "thread_unsafe: not run in several threads at once by pytest-run-parallel"
+    )
     if config.getoption("--require-compiled") and COMPILED is None:
         raise pytest.UsageError(
             "--require-compiled: the compiled extension is required but "
@@ -148,6 +153,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if item.get_closest_marker(category.marker) is not None:
                 item.stash[_OFF] = category.marker
                 item.add_marker(pytest.mark.skip(reason=reason))
+    # pytest-run-parallel (the free-threaded CI step runs tests in several
+    # threads at once) cannot run an async test: pytest-asyncio runs those.
+    for item in items:
+        if inspect.iscoroutinefunction(getattr(item, "obj", None)):
+            item.add_marker(
+                pytest.mark.thread_unsafe(reason="an async test, run by pytest-asyncio")
+            )
     for category in _required(config):
         if not any(item.get_closest_marker(category.marker) for item in items):
             raise pytest.UsageError(

@@ -10,6 +10,9 @@ from typing import Any
 
 import pytest
 
+# Not run in several threads at once (pytest-run-parallel): its receivers record calls in one module-level list.
+pytestmark = pytest.mark.thread_unsafe(reason="its receivers record calls in one module-level list")
+
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import ExceptionGroup
 

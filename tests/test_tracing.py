@@ -14,6 +14,9 @@ import pytest
 
 from fastdispatch import _hooks, _info, tracing
 
+# Not run in several threads at once (pytest-run-parallel): installs the process-wide tracer.
+pytestmark = pytest.mark.thread_unsafe(reason="installs the process-wide tracer")
+
 
 class Recorder(tracing.Tracer):
     """Records every hook call as a tuple."""
