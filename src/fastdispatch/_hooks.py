@@ -268,7 +268,7 @@ async def _acall(
     started = perf_counter_ns()
     try:
         awaitable = receiver(signal=signal, sender=sender, **named)
-        if type(tracer).receiver_context is not _base_receiver_context():
+        if _has_receiver_context(tracer):
             awaitable = _in_receiver_context(awaitable, tracer, call)
         result = await awaitable
     except BaseException as error:
@@ -284,10 +284,12 @@ async def _acall(
     return result
 
 
-def _base_receiver_context() -> Any:
+def _has_receiver_context(tracer: Tracer) -> bool:
+    """Whether ``tracer`` overrides ``receiver_context`` (else an async
+    receiver is awaited as it is, not one step at a time)."""
     from .tracing import Tracer
 
-    return Tracer.receiver_context
+    return type(tracer).receiver_context is not Tracer.receiver_context
 
 
 def _in_receiver_context(awaitable: Awaitable[Any], tracer: Tracer, call: Any) -> Any:

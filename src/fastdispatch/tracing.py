@@ -178,19 +178,24 @@ class Tracers(Tracer):
             return None
         if len(contexts) == 1:
             return contexts[0]  # type: ignore[no-any-return]
+        return _Nested(contexts)
+
+
+class _Nested:
+    """Context managers entered in order and left in reverse, as one."""
+
+    def __init__(self, contexts: list[AbstractContextManager[Any]]) -> None:
         from contextlib import ExitStack
 
-        stack = ExitStack()
+        self.contexts = contexts
+        self.stack = ExitStack()
 
-        class _All:
-            def __enter__(self) -> None:
-                for context in contexts:
-                    stack.enter_context(context)
+    def __enter__(self) -> None:
+        for context in self.contexts:
+            self.stack.enter_context(context)
 
-            def __exit__(self, *exc_info: Any) -> bool:
-                return stack.__exit__(*exc_info)
-
-        return _All()  # type: ignore[return-value]
+    def __exit__(self, *exc_info: Any) -> bool:
+        return self.stack.__exit__(*exc_info)
 
 
 def _check_tracer(tracer: object) -> None:
