@@ -26,6 +26,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="fail if the compiled extension fastdispatch._dispatcher_c does not import",
     )
+    _add_services_option(parser)
 
 
 def _load_compiled() -> tuple[ModuleType | None, str]:
@@ -46,6 +47,7 @@ if _COMPILED is not None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    _register_services_marker(config)
     if config.getoption("--require-compiled") and _COMPILED is None:
         raise pytest.UsageError(
             "--require-compiled: the compiled extension is required but "
@@ -72,3 +74,28 @@ def impl(request: pytest.FixtureRequest) -> ModuleType:
     """The implementation module under test: ``Signal``, ``receiver``,
     ``_make_id``, ``NONE_ID`` and ``NO_RECEIVERS``."""
     return IMPLEMENTATIONS[request.param]
+
+
+# -- Tests that start servers (tests/deferred): the `services` marker ----------
+# A test marked @pytest.mark.services starts a broker (redis-server,
+# rabbitmq-server from Debian's packages) of its own. When the binary is
+# missing it is skipped with the package to install, unless --require-services
+# (or FASTDISPATCH_REQUIRE_SERVICES=1, which CI sets) makes that a failure.
+# The fixtures that decide are in tests/deferred/conftest.py.
+
+
+def _add_services_option(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--require-services",
+        action="store_true",
+        default=os.environ.get("FASTDISPATCH_REQUIRE_SERVICES", "") not in ("", "0"),
+        help="fail (instead of skip) tests marked 'services' whose server binary is missing",
+    )
+
+
+def _register_services_marker(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "services: starts a broker of its own (redis-server, rabbitmq-server); "
+        "skipped when the binary is missing unless --require-services",
+    )
