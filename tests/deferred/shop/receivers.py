@@ -54,6 +54,7 @@ def _log(receiver: str, sender: Any, kwargs: dict[str, Any], **extra: Any) -> No
         "attempt": delivery.attempt if delivery else None,
         "mode": delivery.mode if delivery else None,
         "pid": os.getpid(),
+        "at": time.time(),
         "sender": describe(sender),
         "signal": describe(kwargs.pop("signal", None)),
         "kwargs": {name: describe(value) for name, value in kwargs.items()},
