@@ -20,14 +20,14 @@ def django_installed() -> bool:
     return "django" in sys.modules or importlib.util.find_spec("django") is not None
 
 
-def require_django_settings(what: str) -> None:
+def require_django_settings(what: str, instead: str = "") -> None:
     """Raise a clear error if Django's settings (and so its databases) are not set up."""
     conf = sys.modules.get("django.conf")
     if conf is None or not conf.settings.configured:
         raise RuntimeError(
             f"{what} waits for a Django database transaction to commit, but Django's "
             "settings are not configured in this process (set DJANGO_SETTINGS_MODULE "
-            "and call django.setup(), as manage.py does)."
+            f"and call django.setup(), as manage.py does){instead}."
         )
 
 

@@ -318,7 +318,9 @@ class WorkerReceiver(DeferredReceiver):
 
     def _defer(self, signal: Any, sender: Any, named: dict[str, Any]) -> Deferred:
         if self.enqueue != "now":
-            require_django_settings(f"on_worker(enqueue={self.enqueue!r})")
+            require_django_settings(
+                f"on_worker(enqueue={self.enqueue!r})", "; for signals sent outside Django, pass enqueue='now'"
+            )
         encoded = _check_whole_send(self, signal, sender, named)
         assert encoded is not None
         signal_ref, encoded_sender, encoded_kwargs = encoded

@@ -49,6 +49,10 @@ def _sqlite(name: str) -> dict[str, object]:
 
 
 DATABASES = {"default": _sqlite("default"), "other": _sqlite("other")}
+# django-tasks-db's twenty migrations take seconds on every fresh database
+# (each test process makes some): create its tables from the models instead.
+# The outbox's own migration runs as a user's would.
+MIGRATION_MODULES = {"django_tasks_database": None}
 
 # django.tasks (Django 6) and the django-tasks backport (Django 5.2) read the
 # same setting. "default" is the database backend of django-tasks-db (task rows
