@@ -30,7 +30,12 @@ import pytest
 pytest.importorskip("celery", reason="the deferred tests need the test extra (pip install -e '.[test]')")
 pytest.importorskip("django_tasks_db", reason="the deferred tests need the test extra (pip install -e '.[test]')")
 
+from ..conftest import IMPLEMENTATIONS  # noqa: E402
 from . import services  # noqa: E402
+
+# "python", then "compiled" when the extension imports. The heavy tests (a
+# broker restart, killed senders) run once, on the last of these.
+IMPLEMENTATIONS_UNDER_TEST = tuple(IMPLEMENTATIONS)
 
 # -- Django, in this process ---------------------------------------------------------
 
@@ -66,7 +71,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     from django.db import connections
 
     connections.close_all()
-    shutil.rmtree(DB_DIR, ignore_errors=True)
+    if os.environ.get("FD_KEEP_DIR"):  # for a look at the workers' logs
+        print(f"\ntests/deferred: kept {DB_DIR}")
+    else:
+        shutil.rmtree(DB_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -68,6 +68,21 @@ def rabbitmq_binary() -> str | None:
     return shutil.which("rabbitmq-server")
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours counts as gone.
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return True
+
+
 class Process:
     """A child process with its output in a log file."""
 
@@ -240,17 +255,22 @@ class RabbitMQ:
         """Stop the node (SIGTERM: a clean shutdown that keeps durable data)."""
         if self.process is None:
             return
+        # The node closes its listener first and its client connections last:
+        # it is down only once the Erlang VM (the pid in the pid file) is gone.
         pid_file = self.directory / "rabbit.pid"
-        if self.process.alive() and pid_file.exists():
+        try:
+            pid: int | None = int(pid_file.read_text().strip())
+        except (OSError, ValueError):
+            pid = None
+        if pid is not None and self.process.alive():
             try:
-                os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
-            except (ValueError, ProcessLookupError):
-                pass
-            try:
-                wait_for(lambda: not self.process_alive(), 60, "RabbitMQ to stop", 0.1)
-            except TimeoutError:
+                os.kill(pid, signal.SIGTERM)
+                wait_for(lambda: not _pid_alive(pid), 60, "the RabbitMQ node to exit", 0.05)
+            except (ProcessLookupError, TimeoutError):
                 pass
         self.process.stop()
+        if pid is not None and _pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
         wait_for(lambda: not port_open(self.port), 30, "the AMQP port to close")
 
     def close(self) -> None:
@@ -292,11 +312,15 @@ def project_env(db_dir: Path, log: Path, impl: str, **extra: str) -> dict[str, s
 
 
 def celery_worker(app: str, queue: str, env: dict[str, str], log: Path, *, concurrency: int = 1, pool: str = "solo") -> Process:
-    """``celery -A tests.deferred.project.celery_app:<app> worker`` on ``queue``."""
+    """``celery -A tests.deferred.project.celery_app:<app> worker`` on ``queue``.
+
+    Not --without-heartbeat: on RabbitMQ a solo worker without heartbeats
+    takes its next message only every ten seconds or so (measured here).
+    """
     command = [
         sys.executable, "-m", "celery", "-A", f"tests.deferred.project.celery_app:{app}", "worker",
         "-P", pool, "-c", str(concurrency), "-Q", queue, "-n", f"{queue}-{os.getpid()}-{free_port()}@localhost",
-        "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO",
+        "--without-gossip", "--without-mingle", "-l", "INFO",
     ]
     return Process(f"celery worker ({app}, {queue})", command, env, log)
 
@@ -354,3 +378,51 @@ def wait_for_deliveries(path: Path, delivery_ids: Iterable[str], timeout: float 
     except TimeoutError:
         seen = {line.get("delivery_id") for line in read_log(path)}
         raise TimeoutError(f"timed out waiting for deliveries; missing: {sorted(wanted - seen)}") from None
+
+
+class Sender:
+    """scripts/send_orders.py, driven through its stdin (see its docstring)."""
+
+    def __init__(self, scenario: str, base: int, env: dict[str, str], stderr_log: Path) -> None:
+        self.stderr = open(stderr_log, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.deferred.scripts.send_orders", scenario, str(base)],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            text=True,
+            bufsize=1,
+        )
+        self.lines: list[dict[str, Any]] = []
+
+    def command(self, text: str) -> list[dict[str, Any]]:
+        """Run one command; return its transactions' lines (all it printed before it died)."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(text + "\n")
+        self.process.stdin.flush()
+        lines: list[dict[str, Any]] = []
+        for raw in self.process.stdout:
+            if raw.strip() == "done":
+                break
+            if raw.startswith("{"):
+                lines.append(json.loads(raw))
+        self.lines += lines
+        return lines
+
+    def close(self) -> int:
+        if self.process.stdin is not None:
+            try:
+                self.process.stdin.close()  # ends the command loop
+            except BrokenPipeError:
+                pass
+        try:
+            code = self.process.wait(60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait(10)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        self.stderr.close()
+        return code

@@ -26,7 +26,7 @@ def test_worker_mode_without_django(impl: ModuleType, redis: services.Redis, tmp
     command = [
         sys.executable, "-m", "celery", "-A", "tests.deferred.standalone_app:app", "worker", "-P", "solo",
         "-Q", f"fd-standalone-{name}", "-n", f"standalone-{name}-{os.getpid()}@localhost",
-        "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO",
+        "--without-gossip", "--without-mingle", "-l", "INFO",
     ]
     process = services.Process("standalone celery worker", command, env, tmp_path / "worker.log").start()
     try:

@@ -19,3 +19,26 @@ class InvoiceSent(models.Model):
     """The side effect that must happen once per order, however often it is delivered."""
 
     order_number = models.IntegerField()
+
+
+# One proxy per delivery mode, so the outage and kill tests can save an order
+# for each mode in its own transaction (a failing "now" enqueue rolls back only
+# its own) and connect each mode's receiver to its own sender.
+class OnCommitOrder(Order):
+    class Meta:
+        proxy = True
+
+
+class NowOrder(Order):
+    class Meta:
+        proxy = True
+
+
+class OutboxOrder(Order):
+    class Meta:
+        proxy = True
+
+
+class TasksNowOrder(Order):
+    class Meta:
+        proxy = True

@@ -139,3 +139,24 @@ tasks_db_fails = {impl: on_worker(DjangoTasks(queue_name=f"fd_{impl}"), enqueue=
 # The dummy backend keeps what is enqueued in memory: no worker needed.
 tasks_dummy = on_worker(DjangoTasks(backend="dummy"))(record)
 tasks_dummy_now = on_worker(DjangoTasks(backend="dummy"), enqueue="now")(record)
+
+
+# The kill test connects three modes to the same post_save: one function each,
+# so a delivery line says which mode delivered it.
+def record_outbox(sender: Any, **kwargs: Any) -> None:
+    _log("outbox", sender, kwargs)
+
+
+def record_tasks_now(sender: Any, **kwargs: Any) -> None:
+    _log("tasks_now", sender, kwargs)
+
+
+def record_on_commit(sender: Any, **kwargs: Any) -> None:
+    _log("on_commit", sender, kwargs)
+
+
+kill_outbox = {
+    impl: on_worker(CeleryEngine(amqp_app, queue=_queue(impl)), enqueue="outbox")(record_outbox) for impl in IMPLS
+}
+kill_tasks_now = {impl: on_worker(DjangoTasks(queue_name=f"fd_{impl}"), enqueue="now")(record_tasks_now) for impl in IMPLS}
+kill_on_commit = {impl: on_worker(CeleryEngine(amqp_app, queue=_queue(impl)))(record_on_commit) for impl in IMPLS}
