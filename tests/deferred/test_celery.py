@@ -44,14 +44,14 @@ def events(log: Path, event: str, task_id: str) -> list[dict[str, Any]]:
 def test_delivered_after_commit_with_the_row_refetched(
     impl: ModuleType, impl_name: str, broker: str, workers: Workers, delivery_log: Path
 ) -> None:
-    worker = workers.celery(broker, impl_name)
+    workers.celery(broker, impl_name)
     signal = order_placed(impl)
     with transaction.atomic():
         order = Order.objects.create(number=101, note="committed")
         response = send(signal, WRAPPERS[broker][impl_name], instance=order, tags={"a"}, using="default")
         assert response.task_id == response.delivery_id  # Celery's task id is the delivery id
     [line] = wait_for_deliveries(delivery_log, [response.delivery_id])[response.delivery_id]
-    assert line["pid"] == worker.process.pid and line["pid"] != os.getpid()  # type: ignore[union-attr]
+    assert line["pid"] != os.getpid()  # a worker process (prefork: a child of the worker)
     assert line["kwargs"]["instance"]["fields"]["note"] == "committed"
     assert line["kwargs"]["tags"] == {"set": ["a"]}
     assert line["sender"] == {"class": "tests.deferred.shop.models.Order"}
