@@ -77,10 +77,12 @@ def impl(request: pytest.FixtureRequest) -> ModuleType:
 
 
 # -- Tests that start servers (tests/deferred): the `services` marker ----------
-# A test marked @pytest.mark.services starts a broker (redis-server,
-# rabbitmq-server from Debian's packages) of its own. When the binary is
-# missing it is skipped with the package to install, unless --require-services
-# (or FASTDISPATCH_REQUIRE_SERVICES=1, which CI sets) makes that a failure.
+# A test marked @pytest.mark.services starts servers or workers of its own (a
+# broker: redis-server, rabbitmq-server from Debian's packages; Celery and
+# django-tasks workers). CI runs them on two Pythons only (.ci/run). When a
+# server binary is missing they are skipped with the package to install,
+# unless --require-services (or FASTDISPATCH_REQUIRE_SERVICES=1, which CI
+# sets) makes that a failure.
 # The fixtures that decide are in tests/deferred/conftest.py.
 
 
@@ -96,6 +98,6 @@ def _add_services_option(parser: pytest.Parser) -> None:
 def _register_services_marker(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "services: starts a broker of its own (redis-server, rabbitmq-server); "
-        "skipped when the binary is missing unless --require-services",
+        "services: starts servers or workers of its own (redis-server, rabbitmq-server, "
+        "Celery, db_worker); skipped when a server binary is missing unless --require-services",
     )

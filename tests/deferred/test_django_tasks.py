@@ -9,6 +9,7 @@ from types import ModuleType
 from typing import Any
 
 import django
+import pytest
 from django.db import transaction
 from django_tasks_db.models import DBTaskResult
 
@@ -35,6 +36,7 @@ def test_framework_for_this_django() -> None:
     assert tasks_framework().__name__ == expected
 
 
+@pytest.mark.services
 def test_enqueued_after_commit_run_by_db_worker(impl: ModuleType, impl_name: str, workers: Workers, delivery_log: Path) -> None:
     worker = workers.db_worker(impl_name)
     with transaction.atomic():
@@ -55,6 +57,7 @@ def test_enqueued_after_commit_run_by_db_worker(impl: ModuleType, impl_name: str
     assert task_row.queue_name == f"fd_{impl_name}"
 
 
+@pytest.mark.services
 def test_enqueue_now_is_atomic_with_the_transaction(
     impl: ModuleType, impl_name: str, workers: Workers, delivery_log: Path
 ) -> None:
@@ -73,6 +76,7 @@ def test_enqueue_now_is_atomic_with_the_transaction(
     assert not [line for line in read_log(delivery_log) if line.get("delivery_id") == rolled_back.delivery_id]
 
 
+@pytest.mark.services
 def test_failing_receiver_fails_the_task(impl: ModuleType, impl_name: str, workers: Workers) -> None:
     workers.db_worker(impl_name)
     response = send(order_placed(impl), receivers.tasks_db_fails[impl_name], note="x")
