@@ -66,7 +66,7 @@ _dummy = (
 TASKS = {
     "default": {
         "BACKEND": "django_tasks_db.DatabaseBackend",
-        "QUEUES": ["default", "fd_python", "fd_compiled", "fd_bench"],
+        "QUEUES": ["default", "fd_python", "fd_compiled", "fd_bench", "fd_throughput"],
     },
     "dummy": {"BACKEND": _dummy, "QUEUES": []},
 }

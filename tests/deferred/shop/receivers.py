@@ -160,3 +160,46 @@ kill_outbox = {
 }
 kill_tasks_now = {impl: on_worker(DjangoTasks(queue_name=f"fd_{impl}"), enqueue="now")(record_tasks_now) for impl in IMPLS}
 kill_on_commit = {impl: on_worker(CeleryEngine(amqp_app, queue=_queue(impl)))(record_on_commit) for impl in IMPLS}
+
+
+# The benchmarks (benchmarks/deferred/): every mode for the 50 ms receiver and
+# for the trivial one, on their own queue, which no test worker consumes.
+BENCH_QUEUE = "fd-bench"
+
+
+class NullEngine:
+    """An engine that drops every message: what fastdispatch's own part of a
+    deferred send costs (checks, encoding, the message), without an engine's."""
+
+    name = "null"
+
+    def enqueue(self, message: dict[str, Any], *, fail_fast: bool = False) -> None:
+        return None
+
+    def check_retry(self, retry: Any) -> None:
+        return None
+
+
+NULL_ENGINE = NullEngine()
+
+
+def _bench_wrappers(func: Any, queue: str = BENCH_QUEUE) -> dict[str, Any]:
+    amqp = CeleryEngine(amqp_app, queue=queue)
+    redis = CeleryEngine(redis_app, queue=queue)
+    tasks = DjangoTasks(queue_name=queue.replace("-", "_"))
+    return {
+        "celery_amqp": on_worker(amqp)(func),
+        "celery_amqp_now": on_worker(amqp, enqueue="now")(func),
+        "celery_amqp_outbox": on_worker(amqp, enqueue="outbox")(func),
+        "celery_redis": on_worker(redis)(func),
+        "tasks_db": on_worker(tasks)(func),
+        "tasks_db_now": on_worker(tasks, enqueue="now")(func),
+        "null_now": on_worker(NULL_ENGINE, enqueue="now")(func),
+    }
+
+
+bench_slow = _bench_wrappers(slow_record)
+bench_trivial = _bench_wrappers(trivial)
+# Throughput: a queue of its own, holding only what that measurement enqueues.
+THROUGHPUT_QUEUE = "fd-throughput"
+bench_throughput = _bench_wrappers(trivial, THROUGHPUT_QUEUE)
