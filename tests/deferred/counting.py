@@ -44,6 +44,9 @@ class Deliveries:
     def __init__(self, log: Path, base: int, size: int = 100_000, *, mode_from_receiver: bool = False) -> None:
         self.by_key: dict[Key, list[int]] = defaultdict(list)
         self.wrong_row: dict[str, list[int]] = defaultdict(list)
+        # Delivery ids, by the mode that sent them.
+        self.ids: dict[str, set[str]] = defaultdict(set)
+        self.wrong_row_ids: dict[str, set[str]] = defaultdict(set)
         for line in read_log(log):
             instance: Any = line.get("kwargs", {}).get("instance") if line.get("event") == "delivered" else None
             if not isinstance(instance, dict) or "fields" not in instance:
@@ -58,8 +61,10 @@ class Deliveries:
                 mode = PROXY_MODES.get(line["sender"].get("class", ""), row_mode)
             if row_mode not in (mode, "all"):
                 self.wrong_row[mode].append(number)
+                self.wrong_row_ids[mode].add(line["delivery_id"])
             else:
                 self.by_key[(mode, phase)].append(number)
+                self.ids[mode].add(line["delivery_id"])
 
     def get(self, key: Key) -> list[int]:
         return self.by_key.get(key, [])
