@@ -347,7 +347,9 @@ def start_db_worker(queue: str, env: dict[str, str], log: Path, timeout: float =
 
 
 def start_relay(env: dict[str, str], log: Path, timeout: float = 90) -> Process:
-    relay = manage(["fastdispatch_relay", "--interval", "0.1"], env, log, "fastdispatch_relay").start()
+    """The outbox relay, for the default database (test_outbox.py drives a
+    relay of its own on "other")."""
+    relay = manage(["fastdispatch_relay", "--interval", "0.1", "--database", "default"], env, log, "fastdispatch_relay").start()
     relay.wait_for_log("relaying from", timeout)
     return relay
 

@@ -203,3 +203,26 @@ bench_trivial = _bench_wrappers(trivial)
 # Throughput: a queue of its own, holding only what that measurement enqueues.
 THROUGHPUT_QUEUE = "fd-throughput"
 bench_throughput = _bench_wrappers(trivial, THROUGHPUT_QUEUE)
+
+
+class SwitchableEngine:
+    """An engine whose broker can be "down" (for the outbox relay tests):
+    keeps what it accepts in ``accepted``."""
+
+    name = "switchable"
+
+    def __init__(self) -> None:
+        self.down = False
+        self.accepted: list[dict[str, Any]] = []
+
+    def enqueue(self, message: dict[str, Any], *, fail_fast: bool = False) -> None:
+        if self.down:
+            raise ConnectionError("the broker is down (on purpose)")
+        self.accepted.append(message)
+
+    def check_retry(self, retry: Any) -> None:
+        return None
+
+
+SWITCHABLE = SwitchableEngine()
+switchable_outbox = on_worker(SWITCHABLE, enqueue="outbox")(record)
