@@ -21,7 +21,8 @@ import sys
 from _thread import allocate_lock
 from contextvars import ContextVar
 from time import perf_counter_ns
-from weakref import WeakSet
+from types import FunctionType
+from weakref import WeakKeyDictionary, WeakSet
 
 from . import _signal
 
@@ -113,7 +114,7 @@ def mute_block_exited() -> None:
 def tracer_of(signal: Any) -> Tracer | None:
     """The tracer a send of ``signal`` reports to: the global one, the
     signal's own, or both (global first)."""
-    own = signal.__dict__.get("_tracer")
+    own = getattr(signal, "__dict__", {}).get("_tracer")
     if own is None:
         return _global_tracer
     if _global_tracer is None:
@@ -329,13 +330,26 @@ def _info_of(signal: Any, receiver: Receiver, record: Record | None) -> Any:
         info = signal._info.get(record[0])
         if info is not None:
             return info
+    if record is None:
+        cached = _described.get(receiver) if type(receiver) is FunctionType else None
+        if cached is not None:
+            return cached
     from ._info import receiver_info
 
-    # A record assigned to signal.receivers from elsewhere, or a receiver an
-    # overridden _live_receivers made: described now.
+    # A record assigned to signal.receivers from elsewhere, a receiver an
+    # overridden _live_receivers made, or a deferred receiver run in a
+    # worker: described now (a function once).
     is_async = record[3] if record is not None else False
     weak = record is not None and isinstance(record[1], _signal._ReferenceType)
-    return receiver_info(receiver, None, None, is_async, weak)
+    info = receiver_info(receiver, None, None, is_async, weak)
+    if record is None and type(receiver) is FunctionType:
+        _described[receiver] = info
+    return info
+
+
+# ReceiverInfo of functions called without a record (deferred receivers in a
+# worker), computed once each.
+_described: WeakKeyDictionary[Any, Any] = WeakKeyDictionary()
 
 
 def _start(signal: Any, sender: object, named: dict[str, Any], kind: str) -> Any:
@@ -389,6 +403,25 @@ def _add_note(error: BaseException, note: str) -> None:
 
 
 _KINDS = {"send": "send", "robust": "send_robust", "collect": "send_then_raise"}
+
+
+def run_deferred(
+    signal: Any, sender: object, named: dict[str, Any], receiver: Receiver
+) -> Any:
+    """Call a deferred receiver (fastdispatch.deferred: after the commit, or
+    in a worker), traced as a one-receiver send of kind ``"deferred"`` when a
+    tracer is installed for the signal. Exceptions propagate (the engine
+    retries or records them)."""
+    trace = _start(signal, sender, named, "deferred") if active else None
+    if trace is None:
+        return receiver(signal=signal, sender=sender, **named)
+    try:
+        result = _call(signal, receiver, None, sender, named, "send", trace)
+    except BaseException as error:
+        _end(trace, None, error)
+        raise
+    _end(trace, [(receiver, result)], None)
+    return result
 
 
 def send(signal: Any, sender: object, named: dict[str, Any], mode: str) -> Responses:

@@ -259,3 +259,29 @@ def test_bad_argument_for_a_worker_receiver_stops_the_whole_send(impl: ModuleTyp
     finally:
         signal.disconnect(recorder.receiver)
         signal.disconnect(receivers.tasks_dummy)
+
+
+def test_a_tracer_sees_the_send_and_then_the_deferred_call(calls: tuple[Any, Calls]) -> None:
+    from fastdispatch import tracing
+
+    signal, recorder = calls
+    events: list[tuple[str, str, Any]] = []
+
+    class Recorder(tracing.Tracer):
+        def send_started(self, send: tracing.SendTrace) -> None:
+            events.append(("send", send.kind, send.named.get("value")))
+
+        def receiver_ended(self, call: tracing.ReceiverCall) -> None:
+            events.append(("receiver", call.info.name, call.result))
+
+    tracing.set_tracer(Recorder(), signal=signal)
+    try:
+        with transaction.atomic():
+            [(_, deferred)] = signal.send(sender="shop", value=7)
+            assert events == [("send", "send", 7), ("receiver", events[1][1], deferred)]
+        assert recorder.values() == [7]
+    finally:
+        tracing.set_tracer(None, signal=signal)
+    # After the commit: the receiver itself, as a one-receiver send.
+    name = f"{__name__}.Calls.__init__.<locals>.on_event"
+    assert events[2:] == [("send", "deferred", 7), ("receiver", name, None)]

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from . import services
-from .conftest import Workers
+from .environment import Workers
 
 BENCH = services.ROOT / "benchmarks" / "deferred"
 

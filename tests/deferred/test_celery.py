@@ -15,7 +15,7 @@ from django.db import transaction
 from fastdispatch.deferred._delivery import enqueue
 from fastdispatch.outbox.models import OutboxMessage
 
-from .conftest import Workers
+from .environment import Workers
 from .services import read_log, wait_for, wait_for_deliveries
 from .shop import receivers
 from .shop.models import InvoiceSent, Order

@@ -15,7 +15,7 @@ from django_tasks_db.models import DBTaskResult
 
 from fastdispatch.deferred._django_tasks import tasks_framework
 
-from .conftest import Workers
+from .environment import Workers
 from .services import read_log, wait_for, wait_for_deliveries
 from .shop import receivers
 from .shop.models import Order

@@ -29,7 +29,7 @@ from types import ModuleType
 import pytest
 
 from . import counting, services
-from .conftest import DB_DIR, IMPLEMENTATIONS_UNDER_TEST, Workers
+from .environment import DB_DIR, IMPLEMENTATIONS_UNDER_TEST, Workers
 
 pytestmark = pytest.mark.services
 

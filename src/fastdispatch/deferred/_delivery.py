@@ -4,7 +4,8 @@ running receiver can read, and the two places where deferred work happens.
 ``invoke_receiver`` is the one function that calls a deferred receiver (after
 commit in the sending process, or in a worker). ``enqueue`` is the one function
 that hands a message to an engine (at send time, after commit, or from the
-outbox relay). Tracing hooks attach to these two functions.
+outbox relay). A tracer sees ``invoke_receiver``'s calls (kind "deferred");
+an enqueue is part of the traced call of the deferred receiver's wrapper.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
+
+from .. import _hooks
 
 if TYPE_CHECKING:
     from ._engines import Engine
@@ -122,11 +125,12 @@ def invoke_receiver(
 ) -> Any:
     """Call a deferred receiver: the only place where one is called.
 
-    Tracing hooks (the next issue) wrap this call.
+    A tracer installed for the signal (fastdispatch.tracing) sees the call as
+    a one-receiver send of kind ``"deferred"``.
     """
     token = _current.set(delivery)
     try:
-        return func(signal=signal, sender=sender, **kwargs)
+        return _hooks.run_deferred(signal, sender, dict(kwargs), func)
     finally:
         _current.reset(token)
 
@@ -136,6 +140,5 @@ def enqueue(engine: Engine, message: Message, *, fail_fast: bool = False) -> str
 
     Returns the engine's task id when it has one. ``fail_fast`` asks the engine
     not to retry publishing (the outbox keeps the message and tries later).
-    Tracing hooks (the next issue) wrap this call.
     """
     return engine.enqueue(message, fail_fast=fail_fast)
