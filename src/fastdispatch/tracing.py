@@ -15,7 +15,8 @@ signal or for one::
 With no tracer installed a send costs what it costs without this module (one
 flag check); with one, the send runs through a Python loop that times each
 receiver. Tracers see ``send``, ``send_robust``, ``send_then_raise``, the
-async sends and async receivers. A send that reaches no receiver is not
+async sends and async receivers, and the later runs of deferred receivers
+(kind ``"deferred"``). A send that reaches no receiver is not
 traced. A hook that raises is logged on the ``fastdispatch.tracing`` logger
 and the send goes on.
 
@@ -55,7 +56,10 @@ class SendTrace:
 
     - ``signal``, ``sender``, ``named`` (the keyword arguments);
     - ``kind``: ``"send"``, ``"send_robust"``, ``"send_then_raise"``,
-      ``"asend"``, ``"asend_robust"`` or ``"asend_then_raise"``;
+      ``"asend"``, ``"asend_robust"``, ``"asend_then_raise"``, or
+      ``"deferred"``: the later run of one deferred receiver
+      (``fastdispatch.deferred``, after the commit or in a worker), traced
+      as a send with that one receiver;
     - ``elapsed_ns``, ``responses`` and ``error`` (the exception that ended
       the send, if one did), set before ``send_ended``;
     - ``data``: free for the tracer (a span, say).
