@@ -14,7 +14,9 @@ The docs never copy a number or a table row by hand:
 And for autodoc: the names fastdispatch imports only for type checkers
 (``if TYPE_CHECKING:`` blocks; ``import fastdispatch`` imports no ``typing``
 at run time) are made visible to it, so that the signatures show the types a
-type checker sees (``Callable[..., Any]``, not an unresolved ``Receiver``).
+type checker sees (``Callable[..., Any]``, not an unresolved ``Receiver``),
+and a class named where it is defined (``fastdispatch._info.Connection``)
+links to where it is documented (``fastdispatch.Connection``).
 
 Only the markdown those files use is understood: headings, paragraphs,
 ``-`` bullet lists, pipe tables, images on a line of their own, fenced code,
@@ -411,8 +413,33 @@ def _before_signature(app: Sphinx, obj: Any, bound_method: bool) -> None:
         add_type_checking_names(module)
 
 
+_PRIVATE_MODULE = re.compile(r"\._[A-Za-z]\w*(?=\.)")
+
+
+def _public_name(
+    app: Sphinx, env: Any, node: Any, contnode: nodes.Node
+) -> nodes.Node | None:
+    """Resolve ``fastdispatch._info.Connection`` (where a class is defined, as
+    an annotation names it) to where it is documented, ``fastdispatch.Connection``
+    (the private modules' names dropped), if it is documented there."""
+    if node.get("refdomain") != "py":
+        return None
+    target = node.get("reftarget", "")
+    if not target.startswith("fastdispatch.") or not _PRIVATE_MODULE.search(target):
+        return None
+    public = _PRIVATE_MODULE.sub("", target)
+    domain = env.get_domain("py")
+    if public not in domain.objects:
+        return None
+    node["reftarget"] = public
+    return domain.resolve_xref(
+        env, node["refdoc"], app.builder, node["reftype"], public, node, contnode
+    )
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("bad-input-table", BadInputTable)
     app.add_directive("markdown-include", MarkdownInclude)
     app.connect("autodoc-before-process-signature", _before_signature)
+    app.connect("missing-reference", _public_name)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
