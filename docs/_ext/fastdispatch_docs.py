@@ -401,7 +401,7 @@ def add_type_checking_names(module: ModuleType) -> None:
                 add_type_checking_names(imported)
     namespace = dict(vars(module))
     code = compile(ast.Module(body=statements, type_ignores=[]), module.__file__ or name, "exec")
-    exec(code, namespace)  # noqa: S102 (the package's own source)
+    exec(code, namespace)  # the package's own source
     for key, value in namespace.items():
         if key not in vars(module):
             setattr(module, key, value)
