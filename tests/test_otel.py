@@ -113,6 +113,8 @@ def shop(impl: types.ModuleType, monkeypatch: pytest.MonkeyPatch) -> Callable[[s
     ``shop.signals``, as Django's are (so they have a name)."""
     module = types.ModuleType("shop.signals")
     monkeypatch.setitem(sys.modules, "shop.signals", module)
+    # Attributes of a module imported before: no time limit on looking again.
+    monkeypatch.setattr(otel, "_RESCAN_INTERVAL", 0.0)
 
     def make(name: str) -> Any:
         signal = impl.Signal()
@@ -683,7 +685,7 @@ def test_record_arguments(spans: Spans, shop: Callable[[str], Any]) -> None:
     tracing.set_tracer(OpenTelemetryTracer(spans.provider, record_arguments=True))
     post_save.send(
         Order, instance=Order(), created=True, using="default", update_fields=None,
-        raw=False, weight=1.5, note="x" * 500,
+        raw=False, weight=1.5, note="x" * 500, big=2**70, small=-(2**63),
     )
     tracing.set_tracer(OpenTelemetryTracer(spans.provider))
     post_save.send(Order, created=True)
@@ -700,26 +702,46 @@ def test_record_arguments(spans: Spans, shop: Callable[[str], Any]) -> None:
         "raw": False,
         "weight": 1.5,
         "note": "x" * 200,
+        "big": str(2**70),  # more than an exporter's 64-bit integer
+        "small": -(2**63),
     }
     assert not any(k.startswith(otel.ARGUMENT_PREFIX) for k in (plain.attributes or {}))
 
 
-def test_a_sampler_that_says_no(impl: types.ModuleType) -> None:
-    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+def test_no_receiver_spans_under_a_send_span_the_sampler_dropped(
+    impl: types.ModuleType,
+) -> None:
+    from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+
+    class NoSignals(Sampler):
+        """Drops the send spans, keeps every other span."""
+
+        def should_sample(self, parent_context: Any, trace_id: int, name: str, *args: Any,
+                          **kwargs: Any) -> SamplingResult:
+            if name.startswith("signal "):
+                return SamplingResult(Decision.DROP)
+            return SamplingResult(Decision.RECORD_AND_SAMPLE)
+
+        def get_description(self) -> str:
+            return "NoSignals"
 
     exporter = InMemorySpanExporter()
-    provider = TracerProvider(sampler=ALWAYS_OFF)
+    provider = TracerProvider(sampler=NoSignals())
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    seen: list[Any] = []
+    tests_tracer = provider.get_tracer("tests")
 
-    def sees(sender: object, **kwargs: Any) -> None:
-        seen.append(trace.get_current_span().is_recording())
+    def queries(sender: object, **kwargs: Any) -> str:
+        with tests_tracer.start_as_current_span("db SELECT"):
+            return "rows"
 
     signal = impl.Signal()
-    signal.connect(sees)
+    signal.connect(queries)
     tracing.set_tracer(OpenTelemetryTracer(provider))
-    signal.send(None)
-    assert seen == [False] and exporter.get_finished_spans() == ()
+    with tests_tracer.start_as_current_span("request"):
+        assert signal.send(None) == [(queries, "rows")]
+    db, request = exporter.get_finished_spans()
+    assert (db.name, request.name) == ("db SELECT", "request")
+    assert db.parent is not None and db.parent.span_id == request.context.span_id
 
 
 @pytest.mark.parametrize(
@@ -730,8 +752,9 @@ def test_a_sampler_that_says_no(impl: types.ModuleType) -> None:
         ({"sample_every": 0.5}, TypeError, r"N >= 1 \(trace one send in N\), not 0\.5"),
         ({"sample_every": True}, TypeError, r"not True"),
         ({"sample_every": "2"}, TypeError, r"not '2'"),
-        ({"min_duration": -1}, ValueError, r"min_duration=\.\.\.\) takes a number of seconds >="),
+        ({"min_duration": -1}, ValueError, r"min_duration=\.\.\.\) takes a finite number of"),
         ({"min_duration": float("nan")}, ValueError, r"seconds >= 0, not nan"),
+        ({"min_duration": float("inf")}, ValueError, r"seconds >= 0, not inf"),
         ({"min_duration": "5ms"}, TypeError, r"min_duration=\.\.\.\) takes a number of seconds"),
         ({"slow_receiver_threshold": -0.1}, ValueError, r"slow_receiver_threshold"),
         ({"slow_receiver_threshold": [1]}, TypeError, r"slow_receiver_threshold"),
@@ -779,6 +802,50 @@ def test_a_signal_is_named_by_the_module_that_defines_it(
     assert spans.named("signal order_paid")
 
 
+def test_the_module_that_holds_the_signals_class_defines_it(
+    impl: types.ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    signal = impl.Signal()
+    definer, importer = types.ModuleType("hooks.base"), types.ModuleType("hooks.signals")
+    definer.Signal, definer.changed = impl.Signal, signal  # type: ignore[attr-defined]
+    importer.changed = signal  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "hooks.base", definer)
+    monkeypatch.setitem(sys.modules, "hooks.signals", importer)
+    assert otel.signal_name(signal) == "hooks.base.changed"
+
+
+def test_the_module_whose_source_assigns_the_signal_defines_it(
+    impl: types.ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The usual Django layout: an app's signals.py imports post_save to
+    connect to it, and defines signals of its own."""
+    suffix = impl.__name__.rpartition("_")[2]
+    library, app = f"fdlib_{suffix}", f"fdapp_{suffix}"
+    (tmp_path / library / "db").mkdir(parents=True)
+    (tmp_path / library / "__init__.py").write_text("")
+    (tmp_path / library / "db" / "__init__.py").write_text("")
+    (tmp_path / library / "db" / "signals.py").write_text(
+        f"from {impl.__name__} import Signal\n\npost_save = Signal()\n"
+    )
+    (tmp_path / app).mkdir()
+    (tmp_path / app / "__init__.py").write_text("")
+    (tmp_path / app / "signals.py").write_text(
+        f"from {impl.__name__} import Signal\n"
+        f"from {library}.db.signals import post_save\n\n"
+        "order_paid = Signal()\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        import importlib
+
+        app_signals = importlib.import_module(f"{app}.signals")
+        assert otel.signal_name(app_signals.post_save) == f"{library}.db.signals.post_save"
+        assert otel.signal_name(app_signals.order_paid) == f"{app}.signals.order_paid"
+    finally:
+        for name in [m for m in sys.modules if m.startswith((library, app))]:
+            del sys.modules[name]
+
+
 def test_a_signal_named_after_its_first_send(
     impl: types.ModuleType, spans: Spans, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -794,6 +861,32 @@ def test_a_signal_named_after_its_first_send(
         f"signal {signal!r}",
         "signal late",
     ]
+
+
+def test_signals_made_on_the_fly_cost_one_scan(
+    impl: types.ModuleType, spans: Spans, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scans: list[int] = []
+    scan = otel._scan_modules
+
+    def counted() -> None:
+        scans.append(len(sys.modules))
+        scan()
+
+    monkeypatch.setattr(otel, "_scan_modules", counted)
+    monkeypatch.setattr(otel, "_RESCAN_INTERVAL", 3600.0)
+    tracing.set_tracer(OpenTelemetryTracer(spans.provider))
+    made = []
+    for _ in range(5):
+        signal = impl.Signal()
+        signal.connect(on_paid)
+        signal.send(None)
+        made.append(signal)
+    assert len(scans) <= 1  # none if the last scan was after the last import
+    assert len([s for s in spans.finished() if s.name.startswith("signal <")]) == 5
+    monkeypatch.setattr(otel, "_RESCAN_INTERVAL", 0.0)
+    assert otel.signal_name(made[0]) is None
+    assert len(scans) in (1, 2)
 
 
 def test_name_signal_can_be_overridden(impl: types.ModuleType, spans: Spans) -> None:

@@ -37,6 +37,8 @@ configure); ``import fastdispatch`` never does.
 
 from __future__ import annotations
 
+import math
+import re
 import sys
 import time
 import types
@@ -102,6 +104,7 @@ ERROR_TYPE = "error.type"
 (semantic conventions); the exception itself is a span event."""
 
 _MAX_STRING = 200  # longest argument string recorded (record_arguments)
+_INT64 = range(-(2**63), 2**63)  # what exporters can encode as an integer
 
 # -- signal names ----------------------------------------------------------------
 
@@ -110,39 +113,87 @@ _MAX_STRING = 200  # longest argument string recorded (record_arguments)
 # effect of tracing).
 _module_namespace = vars(types.ModuleType)["__dict__"].__get__
 
-# The names found by the scans of sys.modules so far.
+# What follows a name assigned at the start of a line ("x = ...", "x: T = ...").
+_ASSIGNED = re.compile(rb"[ \t]*(:[^=\n]*)?=(?!=)")
+
+# The names found by the scans of sys.modules so far, and when the last scan
+# was: (the number of modules then, time.monotonic()). A signal without a
+# name starts a new scan only once modules were imported or removed since, or
+# _RESCAN_INTERVAL seconds later (signals made on the fly cost at most one
+# scan a second).
 _found: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
-
-
-def _rank(module_name: str, attribute: str) -> tuple[bool, int, str]:
-    # A signal is usually defined in a "signals" module and imported from it
-    # elsewhere (django.db.models.base imports post_save): prefer "signals"
-    # modules, then the shortest module path.
-    last = module_name.rpartition(".")[2]
-    return (not last.endswith("signals"), module_name.count("."), f"{module_name}.{attribute}")
+_last_scan = (-1, -math.inf)
+_RESCAN_INTERVAL = 1.0
 
 
 def _scan_modules() -> None:
-    """Index every signal that is a public attribute of an imported module."""
-    modules = list(sys.modules.items())
-    best: dict[int, tuple[tuple[bool, int, str], Any]] = {}
-    for module_name, module in modules:
-        if not isinstance(module, types.ModuleType):
+    """Name every signal that is a public attribute of an imported module."""
+    global _last_scan
+    _last_scan = (len(sys.modules), time.monotonic())
+    places: dict[int, tuple[Any, list[_Place]]] = {}
+    for module_name, module in list(sys.modules.items()):
+        if not issubclass(type(module), types.ModuleType):  # type(): see below
             continue
-        namespace = _module_namespace(module)
-        if not isinstance(namespace, dict):  # pragma: no cover (defensive)
-            continue
-        for attribute, value in namespace.copy().items():
+        namespace = _module_namespace(module).copy()
+        for attribute, value in namespace.items():
             # type(), not isinstance(): isinstance() reads __class__, which a
             # lazy object (django.conf.settings) evaluates.
-            if not issubclass(type(value), SignalMethods) or attribute.startswith("_"):
-                continue
-            rank = _rank(module_name, attribute)
-            held = best.get(id(value))
-            if held is None or rank < held[0]:
-                best[id(value)] = (rank, value)
-    for rank, value in best.values():
-        _found[value] = rank[2]
+            if issubclass(type(value), SignalMethods) and not attribute.startswith("_"):
+                places.setdefault(id(value), (value, []))[1].append(
+                    (module_name, attribute, namespace)
+                )
+    sources: dict[str, bytes] = {}
+    for signal, found in places.values():
+        if len(found) > 1:
+            found.sort(key=lambda place: _rank(signal, place, sources))
+        module_name, attribute, _ = found[0]
+        _found[signal] = f"{module_name}.{attribute}"
+
+
+_Place = tuple[str, str, dict[str, Any]]  # module name, attribute, namespace
+
+
+def _rank(signal: Any, place: _Place, sources: dict[str, bytes]) -> tuple[Any, ...]:
+    """Sorts the modules that have a signal, the one that defines it first.
+
+    A signal is defined in one module and imported into others (Django's
+    post_save into django.db.models.base, and into the signals.py of the apps
+    that connect to it). Preferred, in order: a module whose source assigns
+    the name at module level (``post_save = ModelSignal(...)``), one that
+    holds the signal's class (the defining module imported it), one named
+    ``...signals``, the shortest module path.
+    """
+    module_name, attribute, namespace = place
+    own_class = type(signal)
+    return (
+        not _assigns(namespace, attribute, sources),
+        not any(value is own_class for value in namespace.values()),
+        not module_name.rpartition(".")[2].endswith("signals"),
+        module_name.count("."),
+        module_name,
+    )
+
+
+def _assigns(namespace: dict[str, Any], attribute: str, sources: dict[str, bytes]) -> bool:
+    """Whether the module's source file assigns ``attribute`` at module level."""
+    path = namespace.get("__file__")
+    if not isinstance(path, str) or not path.endswith(".py"):
+        return False
+    if path not in sources:
+        try:
+            with open(path, "rb") as file:
+                sources[path] = file.read()
+        except OSError:
+            sources[path] = b""
+    # Lines that start with the name, then "=" or an annotation and "=".
+    source, line = b"\n" + sources[path], b"\n" + attribute.encode()
+    start = source.find(line)
+    while start != -1:
+        end = start + len(line)
+        if _ASSIGNED.match(source, end):
+            return True
+        start = source.find(line, end)
+    return False
 
 
 def signal_name(signal: object) -> str | None:
@@ -150,17 +201,21 @@ def signal_name(signal: object) -> str | None:
     or None if no imported module has it as a public attribute.
 
     A signal not met before is looked for in every module of ``sys.modules``
-    (one scan, which also names every other signal found there); a signal
-    several modules have is named preferably from a module named
-    ``...signals``, then from the shortest module path.
+    (one scan, which also names every other signal found there; at most one
+    a second unless modules were imported since the last). A signal
+    several modules have is named after the module that defines it: the one
+    whose source assigns the name at module level, else one that holds the
+    signal's class, else one named ``...signals``, else the shortest path.
     """
     try:
         name = _found.get(signal)
     except TypeError:  # not weakly referenceable or not hashable
         return None
     if name is None:
-        _scan_modules()
-        name = _found.get(signal)
+        modules, at = _last_scan
+        if len(sys.modules) != modules or time.monotonic() - at >= _RESCAN_INTERVAL:
+            _scan_modules()
+            name = _found.get(signal)
     return name
 
 
@@ -183,7 +238,15 @@ class _Send:
     """``send.data``: the send's span (or, deferred, when it started)."""
 
     __slots__ = (
-        "owner", "signal", "span", "context", "parent", "started", "calls", "receivers", "errors",
+        "owner",
+        "signal",
+        "span",
+        "context",
+        "parent",
+        "started",
+        "calls",
+        "receivers",
+        "errors",
     )
 
     def __init__(self, owner: OpenTelemetryTracer, signal: _SignalState) -> None:
@@ -252,8 +315,10 @@ def _fail(span: Span, error: BaseException, timestamp: int | None = None) -> Non
 
 
 def _argument_value(value: object) -> str | bool | int | float | None:
-    if value is None or isinstance(value, (bool, int, float)):
+    if value is None or isinstance(value, (bool, float)):
         return value
+    if isinstance(value, int):
+        return int(value) if value in _INT64 else str(value)[:_MAX_STRING]
     if isinstance(value, str):
         return value[:_MAX_STRING]
     return describe_sender(value)
@@ -268,9 +333,10 @@ def _check_seconds(option: str, value: object) -> int | None:
             f"OpenTelemetryTracer({option}=...) takes a number of seconds (or None), "
             f"not {value!r}."
         )
-    if not value >= 0:  # also rejects NaN
+    if not (value >= 0 and math.isfinite(value)):  # NaN too
         raise ValueError(
-            f"OpenTelemetryTracer({option}=...) takes a number of seconds >= 0, not {value!r}."
+            f"OpenTelemetryTracer({option}=...) takes a finite number of seconds >= 0, "
+            f"not {value!r}."
         )
     return int(value * 1e9)
 
@@ -293,9 +359,16 @@ class OpenTelemetryTracer(Tracer):
     :param record_arguments: record the send's keyword arguments as
         ``fastdispatch.argument.<name>`` attributes of the send span.
 
-    Install it with ``fastdispatch.tracing.set_tracer(tracer)`` (every signal)
-    or ``set_tracer(tracer, signal=post_save)``. Override ``name_signal`` to
-    name signals another way, ``should_trace`` for another sampling rule.
+    Install it for every signal, or for one::
+
+        from fastdispatch import tracing
+        from fastdispatch.otel import OpenTelemetryTracer
+
+        tracing.set_tracer(OpenTelemetryTracer(sample_every=10))
+        tracing.set_tracer(OpenTelemetryTracer(min_duration=0.005), signal=post_save)
+
+    Override ``name_signal`` to name signals another way, ``should_trace``
+    for another sampling rule.
     """
 
     def __init__(
