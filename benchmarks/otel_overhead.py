@@ -11,7 +11,10 @@ not shipping them). Rows:
 - ``Tracer()``: a tracer whose hooks do nothing (the hooked send loop alone);
 - ``otel``: every send traced, 11 spans a send;
 - ``otel sample_every=100``: one send in 100 traced;
-- ``otel min_duration=1s``: every send timed, none slow enough for spans.
+- ``otel min_duration=1s``: every send timed, none slow enough for spans;
+- ``(SDK: 11 bare spans)``: for reference, the plain send plus 11 spans made
+  directly with the SDK (a parent and 10 children, no attributes): what the
+  SDK itself costs, fastdispatch aside.
 
 Every configuration is timed in each round, round-robin, on both
 implementations; the best round of each is reported per send, as the time it
@@ -35,6 +38,7 @@ except ImportError:  # run from a checkout without PYTHONPATH=src
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
     import fastdispatch
 
+from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import (
     SimpleSpanProcessor,
@@ -85,6 +89,19 @@ def time_sends(signal: Any, sends: int) -> float:
     return (time.perf_counter() - started) / sends
 
 
+def time_bare_spans(signal: Any, sends: int, tracer: trace.Tracer) -> float:
+    send = signal.send
+    started = time.perf_counter()
+    for _ in range(sends):
+        parent = tracer.start_span("signal")
+        context = trace.set_span_in_context(parent)
+        for _ in range(RECEIVERS):
+            tracer.start_span("receiver", context=context).end()
+        send(None)
+        parent.end()
+    return (time.perf_counter() - started) / sends
+
+
 def run(implementation: str, rounds: int, sends: int) -> None:
     module = importlib.import_module(f"fastdispatch._dispatcher_{implementation}")
     signal = module.Signal()
@@ -93,13 +110,20 @@ def run(implementation: str, rounds: int, sends: int) -> None:
         signal.connect(receiver)
     exporter = DropEverything()
     tracers = configurations(exporter)
-    best = dict.fromkeys(tracers, float("inf"))
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    bare = provider.get_tracer("bare")
+    best = dict.fromkeys([*tracers, "(SDK: 11 bare spans)"], float("inf"))
     try:
         for _ in range(rounds):
             for name, tracer in tracers.items():
                 tracing.set_tracer(tracer)
                 assert len(signal.send(None)) == RECEIVERS
                 best[name] = min(best[name], time_sends(signal, sends))
+            tracing.set_tracer(None)
+            best["(SDK: 11 bare spans)"] = min(
+                best["(SDK: 11 bare spans)"], time_bare_spans(signal, sends, bare)
+            )
     finally:
         tracing.set_tracer(None)
     assert exporter.spans > 0  # the otel rows really made spans
