@@ -374,25 +374,34 @@ def _end(trace: Any, responses: Any, error: BaseException | None) -> None:
     _report(tracer.send_ended, send)
 
 
-def _finish(signal: Any, sender: object, responses: Responses, mode: str) -> Responses:
+def _failures(sender: object, responses: Responses, mode: str) -> BaseException | None:
+    """In "collect" mode, the ``ExceptionGroup`` of the receivers' failures
+    (each with a note naming its receiver), or None if none failed."""
     if mode != "collect":
-        return responses
+        return None
     failures = [(r, outcome.error) for r, outcome in responses if type(outcome) is _Failure]
     if not failures:
-        return responses
+        return None
     from ._info import describe_receiver, describe_sender
 
     errors = []
+    described = describe_sender(sender)
     for receiver, error in failures:
         note = f"raised by receiver {describe_receiver(receiver)[0]}"
-        described = describe_sender(sender)
         if described is not None:
             note += f" (sender {described})"
         _add_note(error, note)
         errors.append(error)
-    raise _ExceptionGroup(
-        f"{len(errors)} of {len(responses)} receivers raised", errors
-    )
+    return _ExceptionGroup(f"{len(errors)} of {len(responses)} receivers raised", errors)
+
+
+def _finish(trace: Any, sender: object, responses: Responses, mode: str) -> Responses:
+    """Tell the tracer how the send ended; raise the failures' group if any."""
+    group = _failures(sender, responses, mode)
+    _end(trace, responses, group)
+    if group is not None:
+        raise group
+    return responses
 
 
 def _add_note(error: BaseException, note: str) -> None:
@@ -444,8 +453,7 @@ def send(signal: Any, sender: object, named: dict[str, Any], mode: str) -> Respo
     except BaseException as error:
         _end(trace, None, error)
         raise
-    _end(trace, responses, None)
-    return _finish(signal, sender, responses, mode)
+    return _finish(trace, sender, responses, mode)
 
 
 async def asend(
@@ -472,8 +480,7 @@ async def asend(
     except BaseException as error:
         _end(trace, None, error)
         raise
-    _end(trace, responses, None)
-    return _finish(signal, sender, responses, mode)
+    return _finish(trace, sender, responses, mode)
 
 
 async def _run_async(
