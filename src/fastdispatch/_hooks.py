@@ -51,9 +51,20 @@ _mute_blocks = 0
 active = False
 """Whether any hook is on: what each core's flag mirrors."""
 
-# The muted() blocks in effect in this thread or task: (signal, receiver
-# ids or None for the whole signal), innermost last.
-MUTED: ContextVar[tuple[tuple[Any, frozenset[Any] | None], ...]] = ContextVar(
+class MuteBlock:
+    """One active ``muted()`` block; ``active`` turns False when it ends, so a
+    task or thread that inherited its entries (a copy of the context) is no
+    longer muted by it either."""
+
+    __slots__ = ("active",)
+
+    def __init__(self) -> None:
+        self.active = True
+
+
+# The muted() blocks in effect in this thread or task: (block, signal,
+# receiver ids or None for the whole signal), innermost last.
+MUTED: ContextVar[tuple[tuple[MuteBlock, Any, frozenset[Any] | None], ...]] = ContextVar(
     "fastdispatch_muted", default=()
 )
 
@@ -130,8 +141,8 @@ def tracer_of(signal: Any) -> Tracer | None:
 def _muted_ids(signal: Any) -> frozenset[Any] | bool | None:
     """True if ``signal`` is muted here, the ids of its muted receivers, or None."""
     ids: frozenset[Any] | None = None
-    for muted_signal, muted in MUTED.get():
-        if muted_signal is signal:
+    for block, muted_signal, muted in MUTED.get():
+        if muted_signal is signal and block.active:
             if muted is None:
                 return True
             ids = muted if ids is None else ids | muted
