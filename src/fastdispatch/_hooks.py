@@ -36,10 +36,16 @@ if TYPE_CHECKING:
 
     Pair = tuple[Receiver, "Record | None"]
 
-if sys.version_info >= (3, 11):
-    _ExceptionGroup = ExceptionGroup  # noqa: F821 (a builtin since 3.11)
-else:  # pragma: no cover (Python 3.10)
-    from exceptiongroup import ExceptionGroup as _ExceptionGroup
+
+def _exception_group_type() -> type[Exception]:
+    """The builtin ExceptionGroup, or on Python 3.10 the backport, imported
+    only when a group is built (it imports typing and inspect)."""
+    if sys.version_info >= (3, 11):
+        return ExceptionGroup  # noqa: F821 (a builtin since 3.11)
+    from exceptiongroup import ExceptionGroup as backport  # pragma: no cover
+
+    return backport  # type: ignore[no-any-return]  # pragma: no cover
+
 
 # -- state -----------------------------------------------------------------------
 
@@ -403,7 +409,7 @@ def _failures(sender: object, responses: Responses, mode: str) -> BaseException 
             note += f" (sender {described})"
         _add_note(error, note)
         errors.append(error)
-    return _ExceptionGroup(f"{len(errors)} of {len(responses)} receivers raised", errors)
+    return _exception_group_type()(f"{len(errors)} of {len(responses)} receivers raised", errors)
 
 
 def _finish(trace: Any, sender: object, responses: Responses, mode: str) -> Responses:
