@@ -49,9 +49,9 @@ if sys.version_info >= (3, 11):
             async with asyncio.TaskGroup() as group:
                 for index, awaitable in enumerate(awaitables):
                     group.create_task(run(index, awaitable), context=context)
-        except BaseExceptionGroup as failures:
+        except BaseExceptionGroup as failures:  # noqa: F821 (a builtin from 3.11, this branch)
             if len(failures.exceptions) == 1:
-                raise failures.exceptions[0]
+                raise failures.exceptions[0]  # noqa: B904 (re-raised as itself, as Django does)
             raise
         finally:
             _restore_context(context)

@@ -18,7 +18,6 @@ State of the core (besides what ``_signal.init_state`` sets):
 from __future__ import annotations
 
 from . import _hooks, _signal
-from ._signal import _make_id as _make_id  # re-exported, as Django has it here
 from ._signal import (
     NO_RECEIVERS,
     NONE_ID,
@@ -30,6 +29,7 @@ from ._signal import (
     init_state,
     receiver,
 )
+from ._signal import _make_id as _make_id  # re-exported, as Django has it here
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

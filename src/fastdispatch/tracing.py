@@ -26,13 +26,13 @@ receivers slower than a threshold.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 
 from . import _hooks
 from ._info import ReceiverInfo
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from contextlib import AbstractContextManager
     from typing import Any
 
