@@ -188,9 +188,9 @@ class Tracers(Tracer):
                     stack.enter_context(context)
 
             def __exit__(self, *exc_info: Any) -> bool:
-                return stack.__exit__(*exc_info)
+                return bool(stack.__exit__(*exc_info))
 
-        return _All()  # type: ignore[return-value]
+        return _All()
 
 
 def _check_tracer(tracer: object) -> None:
