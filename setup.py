@@ -99,7 +99,7 @@ def extensions():
     # cythonize() regenerates the C file by timestamps only: a switch of
     # tracing on or off must regenerate it, or the C of the other kind of
     # build would be compiled.
-    force = LINETRACE != _generated_with_linetrace(CYTHON_SOURCE)
+    force = _generated_with_linetrace(CYTHON_SOURCE) != LINETRACE
     return cythonize([extension], compiler_directives=directives, force=force)
 
 
