@@ -57,7 +57,7 @@ if sys.version_info >= (3, 11):
             _restore_context(context)
         return results
 
-else:  # Python 3.10: no TaskGroup, and create_task() takes no context.
+else:  # pragma: no cover (Python 3.10: no TaskGroup, and create_task() takes no context)
 
     @types.coroutine
     def _in_context(
