@@ -19,6 +19,38 @@ subclass may override). What the compiler buys:
 The C helpers are in ``csrc/fastdispatch_helpers.h``. ``binding`` and
 ``embedsignature`` make the methods introspectable (``inspect.signature``,
 ``help()``), as the pure twin's are.
+
+Without the GIL (free-threaded CPython, ``freethreading_compatible``)
+----------------------------------------------------------------------
+A send takes no lock; connects, disconnects and cache fills take
+``signal.lock`` as before. What threads share, and how each is guarded on a
+free-threaded build (``FD_FREE_THREADED``; a GIL build compiles the plain
+loads and stores it always had):
+
+- ``_snapshot`` (the records tuple): immutable once published; the field is
+  read and replaced inside a critical section on the signal.
+- ``_records_dict`` (``_records``), ``_cache`` (``sender_receivers_cache``),
+  ``_use_caching``: behind properties, read and replaced inside a critical
+  section; the old object is released after it.
+- ``_caching``, ``_dead`` (``_dead_receivers``), ``_stock_type_version``, the
+  type's version tag and the module's ``_hooks_active``: C ints, relaxed
+  atomic loads and stores.
+- ``sender_receivers_cache`` entries: immutable tuples, read with
+  ``PyDict_GetItemRef`` (a strong reference, not a borrowed one), written
+  with the lock held.
+- ``_last_entry`` (the last sender's entry), ``_last_kwnames``,
+  ``_last_call_kwnames``: not used. These per-send memos would be written by
+  every send, and a race could free one under its reader; without them a
+  send looks the cache up and builds its keyword-names tuple.
+- Records, weak references, receivers: immutable tuples; weak references are
+  read with ``PyWeakref_GetRef``; receivers are called with references the
+  send holds.
+- The ``WeakMethod`` slot offset and the fastcall method table: written once
+  at import, read-only after.
+
+The shared Python half (``fastdispatch._signal``, ``fastdispatch._hooks``)
+runs on the interpreter's own per-object locking, with ``signal.lock`` around
+every change of the records, as in the pure twin.
 """
 
 from fastdispatch import _hooks, _signal

@@ -9,7 +9,7 @@
 
 /* Free-threaded CPython (3.13t and later) runs without the GIL: state that
    threads share is then read and written with atomics or inside critical
-   sections (see the module docstring of _dispatcher_c.pyx). The GIL build
+   sections (the table in the module docstring of _dispatcher_c.pyx). The GIL build
    compiles the plain loads and stores it always had. */
 #ifdef Py_GIL_DISABLED
 #define FD_FREE_THREADED 1

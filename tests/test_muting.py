@@ -198,3 +198,35 @@ def test_bad_input_is_refused_and_changes_nothing(impl: ModuleType) -> None:
             pass  # pragma: no cover
     assert sig.send(None) == [(first, "first")]
     assert sig.receivers and len(sig.receivers) == 1
+
+
+def test_a_task_made_inside_a_block_is_muted_only_while_it_lasts(impl: ModuleType) -> None:
+    # Whether or not another block is active elsewhere (which keeps the
+    # hooked send path on), the outcome is the same.
+    sig, other = connected(impl, first), connected(impl, second)
+
+    async def main(keep_hooks_on: bool) -> list[Any]:
+        release = asyncio.Event()
+        seen: list[Any] = []
+
+        async def later() -> None:
+            seen.append(await sig.asend(None))  # inside the block: muted
+            await release.wait()
+            seen.append(await sig.asend(None))  # after it: not
+
+        with muted(sig):
+            task = asyncio.create_task(later())
+            await asyncio.sleep(0)
+        blocks = [muted(other)] if keep_hooks_on else []
+        for block in blocks:
+            block.__enter__()
+        try:
+            release.set()
+            await task
+        finally:
+            for block in blocks:
+                block.__exit__(None, None, None)
+        return seen
+
+    for keep_hooks_on in (False, True):
+        assert asyncio.run(main(keep_hooks_on)) == [[], [(first, "first")]], keep_hooks_on

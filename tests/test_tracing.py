@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import sys
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -13,6 +14,9 @@ from typing import Any
 import pytest
 
 from fastdispatch import _hooks, _info, tracing
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
 
 # Not run in several threads at once (pytest-run-parallel): installs the process-wide tracer.
 pytestmark = pytest.mark.thread_unsafe(reason="installs the process-wide tracer")
@@ -386,3 +390,57 @@ def test_tracers_combine(impl: ModuleType) -> None:
     tracing.set_tracer([a, b])
     sig.send(None)
     assert a.events == b.events and len(a.events) == 4
+
+
+class KeepsData(tracing.Tracer):
+    """Keeps its own state in ``data``, as a span-making tracer does."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.seen: list[tuple[Any, Any]] = []
+
+    def send_started(self, send: tracing.SendTrace) -> None:
+        assert send.data is None
+        send.data = f"{self.name}-send"
+
+    def receiver_started(self, call: tracing.ReceiverCall) -> None:
+        assert call.data is None
+        call.data = f"{self.name}-{call.info.name}"
+
+    def receiver_ended(self, call: tracing.ReceiverCall) -> None:
+        self.seen.append((call.send.data, call.data))
+
+    def send_ended(self, send: tracing.SendTrace) -> None:
+        self.seen.append((send.data, None))
+
+
+def test_combined_tracers_keep_their_own_data(impl: ModuleType) -> None:
+    sig = impl.Signal()
+    sig.connect(first)
+    outer, own = KeepsData("global"), KeepsData("own")
+    tracing.set_tracer(outer)
+    tracing.set_tracer(own, signal=sig)
+    try:
+        sig.send(None)
+    finally:
+        tracing.set_tracer(None, signal=sig)
+    assert outer.seen == [("global-send", f"global-{NAME}first"), ("global-send", None)]
+    assert own.seen == [("own-send", f"own-{NAME}first"), ("own-send", None)]
+
+
+def test_send_then_raise_reports_its_group_as_the_error(impl: ModuleType) -> None:
+    sig = impl.Signal()
+    sig.connect(failing)
+    recorder = Recorder()
+    tracing.set_tracer(recorder)
+    with pytest.raises(BaseExceptionGroup) as raised:
+        sig.send_then_raise(None)
+    kind, responses, error = recorder.events[-1][1:]
+    assert kind == "send_then_raise" and error is raised.value
+    assert responses is not None and responses[0][0] is failing
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("nan"), True, "1", -1])
+def test_slow_receiver_log_takes_a_finite_number(bad: object) -> None:
+    with pytest.raises(TypeError, match="takes a finite number of seconds"):
+        tracing.SlowReceiverLog(threshold=bad)  # type: ignore[arg-type]

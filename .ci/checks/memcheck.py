@@ -7,7 +7,7 @@
     allocator without the GIL are fatal errors), dev-mode warnings (errors, by
     the suite's filterwarnings) and asyncio debug mode. Django's own dispatch
     suite runs in a subprocess that inherits ``PYTHONMALLOC=debug``;
-    ``FASTDISPATCH_SOAK`` is forced off to keep this bounded.
+    Soak tests are off by default (``--run-soak``), which keeps this bounded.
 (b) ``checks/memcheck_driver.py``, which exercises every path of the compiled
     module, under ``valgrind --tool=memcheck`` with ``PYTHONMALLOC=malloc``
     (so that valgrind sees every object allocation); it must exit 0 and print
@@ -92,7 +92,7 @@ def run_suite(python: str, env: Mapping[str, str], log: Path) -> bool:
     print("== (a) test suite, compiled implementation, python -X dev, PYTHONMALLOC=debug", flush=True)
     command = [python, "-X", "dev", "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider"]
     command += ["--require-compiled", "-k", "compiled"]
-    suite_env = {**env, "PYTHONMALLOC": "debug", "FASTDISPATCH_SOAK": "0", "PYTHONFAULTHANDLER": "1"}
+    suite_env = {**env, "PYTHONMALLOC": "debug", "PYTHONFAULTHANDLER": "1"}
     tail: collections.deque[str] = collections.deque(maxlen=SUITE_TAIL_LINES)
     with (
         log.open("w") as out,

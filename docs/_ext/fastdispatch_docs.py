@@ -11,6 +11,13 @@ The docs never copy a number or a table row by hand:
     (``:section: Heading text``). A ``*`` in the path includes every matching
     file, in name order, each under a rubric naming it.
 
+And for autodoc: the names fastdispatch imports only for type checkers
+(``if TYPE_CHECKING:`` blocks; ``import fastdispatch`` imports no ``typing``
+at run time) are made visible to it, so that the signatures show the types a
+type checker sees (``Callable[..., Any]``, not an unresolved ``Receiver``),
+and a class named where it is defined (``fastdispatch._info.Connection``)
+links to where it is documented (``fastdispatch.Connection``).
+
 Only the markdown those files use is understood: headings, paragraphs,
 ``-`` bullet lists, pipe tables, images on a line of their own, fenced code,
 and inline ```code```, ``**bold**`` and ``[links](https://...)``. Anything
@@ -19,8 +26,11 @@ else is kept as paragraph text, never dropped.
 
 from __future__ import annotations
 
+import ast
 import glob
+import importlib.machinery
 import importlib.util
+import inspect
 import os
 import re
 import sys
@@ -268,21 +278,33 @@ def block_nodes(blocks: list[Block], base: Path, document_dir: Path) -> list[nod
 
 
 def load_module_from(path: Path) -> ModuleType:
-    """Import a file as a module of its own name (not ``tests.*``: another
-    installed distribution may own a top-level ``tests`` package)."""
-    name = "_fastdispatch_docs_" + path.stem
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    # Registered before running it: its dataclasses look their module up.
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    return module
+    """Import a file as a module of a private package made of its folder, so
+    that its relative imports (``from .helpers import ...``) resolve.
+
+    Not as ``tests.*``: another installed distribution may own a top-level
+    ``tests`` package. The package runs the folder's ``__init__.py``, if any.
+    """
+    package = "_fastdispatch_docs_" + re.sub(r"\W", "_", path.parent.name)
+    if package not in sys.modules:
+        init = path.parent / "__init__.py"
+        if init.exists():
+            spec = importlib.util.spec_from_file_location(
+                package, init, submodule_search_locations=[str(path.parent)]
+            )
+        else:  # a namespace package: just the folder
+            spec = importlib.machinery.ModuleSpec(package, None, is_package=True)
+            spec.submodule_search_locations = [str(path.parent)]
+        if spec is None:
+            raise ImportError(f"cannot import {path.parent} as a package")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[package] = module
+        try:
+            if spec.loader is not None:
+                spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[package]
+            raise
+    return importlib.import_module(f"{package}.{path.stem}")
 
 
 class BadInputTable(SphinxDirective):
@@ -336,7 +358,88 @@ class MarkdownInclude(SphinxDirective):
         return result
 
 
+# -- the annotations autodoc shows ---------------------------------------------------------------
+
+_seen_modules: set[str] = set()
+
+
+def _type_checking_blocks(source: str) -> list[ast.stmt]:
+    """The statements of a module's top-level ``if TYPE_CHECKING:`` blocks."""
+    statements: list[ast.stmt] = []
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.If) and (
+            (isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING")
+            or (isinstance(node.test, ast.Attribute) and node.test.attr == "TYPE_CHECKING")
+        ):
+            statements.extend(node.body)
+    return statements
+
+
+def add_type_checking_names(module: ModuleType) -> None:
+    """Run ``module``'s ``if TYPE_CHECKING:`` blocks in a copy of its namespace
+    and add the names they define that the module lacks (never replacing one),
+    so that autodoc can evaluate its string annotations. Nothing the module
+    runs reads these names: they exist only for type checkers."""
+    name = module.__name__
+    if name in _seen_modules or not name.startswith("fastdispatch"):
+        return
+    _seen_modules.add(name)
+    try:
+        source = inspect.getsource(module)
+    except (OSError, TypeError):
+        return
+    statements = _type_checking_blocks(source)
+    if not statements:
+        return
+    # The modules it imports from first (``from ._signal import Receiver``).
+    for statement in statements:
+        if isinstance(statement, ast.ImportFrom) and statement.level:
+            base = importlib.util.resolve_name("." * statement.level + (statement.module or ""),
+                                               module.__package__ or name)
+            imported = sys.modules.get(base)
+            if imported is not None:
+                add_type_checking_names(imported)
+    namespace = dict(vars(module))
+    code = compile(ast.Module(body=statements, type_ignores=[]), module.__file__ or name, "exec")
+    exec(code, namespace)  # the package's own source
+    for key, value in namespace.items():
+        if key not in vars(module):
+            setattr(module, key, value)
+
+
+def _before_signature(app: Sphinx, obj: Any, bound_method: bool) -> None:
+    module = sys.modules.get(getattr(obj, "__module__", None) or "")
+    if module is not None:
+        add_type_checking_names(module)
+
+
+_PRIVATE_MODULE = re.compile(r"\._[A-Za-z]\w*(?=\.)")
+
+
+def _public_name(
+    app: Sphinx, env: Any, node: Any, contnode: nodes.Node
+) -> nodes.Node | None:
+    """Resolve ``fastdispatch._info.Connection`` (where a class is defined, as
+    an annotation names it) to where it is documented, ``fastdispatch.Connection``
+    (the private modules' names dropped), if it is documented there."""
+    if node.get("refdomain") != "py":
+        return None
+    target = node.get("reftarget", "")
+    if not target.startswith("fastdispatch.") or not _PRIVATE_MODULE.search(target):
+        return None
+    public = _PRIVATE_MODULE.sub("", target)
+    domain = env.get_domain("py")
+    if public not in domain.objects:
+        return None
+    node["reftarget"] = public
+    return domain.resolve_xref(
+        env, node["refdoc"], app.builder, node["reftype"], public, node, contnode
+    )
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("bad-input-table", BadInputTable)
     app.add_directive("markdown-include", MarkdownInclude)
+    app.connect("autodoc-before-process-signature", _before_signature)
+    app.connect("missing-reference", _public_name)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

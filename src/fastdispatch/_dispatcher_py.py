@@ -13,6 +13,18 @@ State of the core (besides what ``_signal.init_state`` sets):
   senders, so most sends skip the filter.
 - ``sender_receivers_cache``, ``use_caching``, ``_dead_receivers``: as in
   Django.
+
+Without the GIL (free-threaded CPython) nothing here can crash: every read
+and write is a Python attribute or dict operation, which the interpreter
+makes safe. What keeps the answers right: ``signal.lock`` is taken by every
+change of the records and by every cache fill (computed from the snapshot
+under the lock, so a concurrent connect cannot leave a stale entry); a send
+takes no lock and reads ``_snapshot`` once (an immutable tuple, replaced, never
+changed); cache entries are immutable ``(sender_ref, records)`` tuples; the
+dead-receiver flag is only a hint (a send that misses it cleans up on the
+next one). Assigning ``receivers`` without the lock (factory_boy does) races
+with the cleanup of dead receivers, as in Django: the cleanup never
+overwrites a list assigned meanwhile, but an assignment can be lost.
 """
 
 from __future__ import annotations

@@ -21,7 +21,8 @@ import sys
 from _thread import allocate_lock
 from contextvars import ContextVar
 from time import perf_counter_ns
-from weakref import WeakSet
+from types import FunctionType
+from weakref import WeakKeyDictionary, WeakSet
 
 from . import _signal
 
@@ -35,10 +36,16 @@ if TYPE_CHECKING:
 
     Pair = tuple[Receiver, "Record | None"]
 
-if sys.version_info >= (3, 11):
-    _ExceptionGroup = ExceptionGroup  # noqa: F821 (a builtin since 3.11)
-else:  # pragma: no cover (Python 3.10)
-    from exceptiongroup import ExceptionGroup as _ExceptionGroup
+
+def _exception_group_type() -> type[Exception]:
+    """The builtin ExceptionGroup, or on Python 3.10 the backport, imported
+    only when a group is built (it imports typing and inspect)."""
+    if sys.version_info >= (3, 11):
+        return ExceptionGroup  # noqa: F821 (a builtin since 3.11)
+    from exceptiongroup import ExceptionGroup as backport  # pragma: no cover
+
+    return backport  # type: ignore[no-any-return]  # pragma: no cover
+
 
 # -- state -----------------------------------------------------------------------
 
@@ -50,9 +57,20 @@ _mute_blocks = 0
 active = False
 """Whether any hook is on: what each core's flag mirrors."""
 
-# The muted() blocks in effect in this thread or task: (signal, receiver
-# ids or None for the whole signal), innermost last.
-MUTED: ContextVar[tuple[tuple[Any, frozenset[Any] | None], ...]] = ContextVar(
+class MuteBlock:
+    """One active ``muted()`` block; ``active`` turns False when it ends, so a
+    task or thread that inherited its entries (a copy of the context) is no
+    longer muted by it either."""
+
+    __slots__ = ("active",)
+
+    def __init__(self) -> None:
+        self.active = True
+
+
+# The muted() blocks in effect in this thread or task: (block, signal,
+# receiver ids or None for the whole signal), innermost last.
+MUTED: ContextVar[tuple[tuple[MuteBlock, Any, frozenset[Any] | None], ...]] = ContextVar(
     "fastdispatch_muted", default=()
 )
 
@@ -113,7 +131,7 @@ def mute_block_exited() -> None:
 def tracer_of(signal: Any) -> Tracer | None:
     """The tracer a send of ``signal`` reports to: the global one, the
     signal's own, or both (global first)."""
-    own = signal.__dict__.get("_tracer")
+    own = getattr(signal, "__dict__", {}).get("_tracer")
     if own is None:
         return _global_tracer
     if _global_tracer is None:
@@ -129,8 +147,8 @@ def tracer_of(signal: Any) -> Tracer | None:
 def _muted_ids(signal: Any) -> frozenset[Any] | bool | None:
     """True if ``signal`` is muted here, the ids of its muted receivers, or None."""
     ids: frozenset[Any] | None = None
-    for muted_signal, muted in MUTED.get():
-        if muted_signal is signal:
+    for block, muted_signal, muted in MUTED.get():
+        if muted_signal is signal and block.active:
             if muted is None:
                 return True
             ids = muted if ids is None else ids | muted
@@ -268,7 +286,7 @@ async def _acall(
     started = perf_counter_ns()
     try:
         awaitable = receiver(signal=signal, sender=sender, **named)
-        if type(tracer).receiver_context is not _base_receiver_context():
+        if _has_receiver_context(tracer):
             awaitable = _in_receiver_context(awaitable, tracer, call)
         result = await awaitable
     except BaseException as error:
@@ -284,10 +302,12 @@ async def _acall(
     return result
 
 
-def _base_receiver_context() -> Any:
+def _has_receiver_context(tracer: Tracer) -> bool:
+    """Whether ``tracer`` overrides ``receiver_context`` (else an async
+    receiver is awaited as it is, not one step at a time)."""
     from .tracing import Tracer
 
-    return Tracer.receiver_context
+    return type(tracer).receiver_context is not Tracer.receiver_context
 
 
 def _in_receiver_context(awaitable: Awaitable[Any], tracer: Tracer, call: Any) -> Any:
@@ -327,13 +347,26 @@ def _info_of(signal: Any, receiver: Receiver, record: Record | None) -> Any:
         info = signal._info.get(record[0])
         if info is not None:
             return info
+    if record is None:
+        cached = _described.get(receiver) if type(receiver) is FunctionType else None
+        if cached is not None:
+            return cached
     from ._info import receiver_info
 
-    # A record assigned to signal.receivers from elsewhere, or a receiver an
-    # overridden _live_receivers made: described now.
+    # A record assigned to signal.receivers from elsewhere, a receiver an
+    # overridden _live_receivers made, or a deferred receiver run in a
+    # worker: described now (a function once).
     is_async = record[3] if record is not None else False
     weak = record is not None and isinstance(record[1], _signal._ReferenceType)
-    return receiver_info(receiver, None, None, is_async, weak)
+    info = receiver_info(receiver, None, None, is_async, weak)
+    if record is None and type(receiver) is FunctionType:
+        _described[receiver] = info
+    return info
+
+
+# ReceiverInfo of functions called without a record (deferred receivers in a
+# worker), computed once each.
+_described: WeakKeyDictionary[Any, Any] = WeakKeyDictionary()
 
 
 def _start(signal: Any, sender: object, named: dict[str, Any], kind: str) -> Any:
@@ -358,25 +391,34 @@ def _end(trace: Any, responses: Any, error: BaseException | None) -> None:
     _report(tracer.send_ended, send)
 
 
-def _finish(signal: Any, sender: object, responses: Responses, mode: str) -> Responses:
+def _failures(sender: object, responses: Responses, mode: str) -> BaseException | None:
+    """In "collect" mode, the ``ExceptionGroup`` of the receivers' failures
+    (each with a note naming its receiver), or None if none failed."""
     if mode != "collect":
-        return responses
+        return None
     failures = [(r, outcome.error) for r, outcome in responses if type(outcome) is _Failure]
     if not failures:
-        return responses
+        return None
     from ._info import describe_receiver, describe_sender
 
     errors = []
+    described = describe_sender(sender)
     for receiver, error in failures:
         note = f"raised by receiver {describe_receiver(receiver)[0]}"
-        described = describe_sender(sender)
         if described is not None:
             note += f" (sender {described})"
         _add_note(error, note)
         errors.append(error)
-    raise _ExceptionGroup(
-        f"{len(errors)} of {len(responses)} receivers raised", errors
-    )
+    return _exception_group_type()(f"{len(errors)} of {len(responses)} receivers raised", errors)
+
+
+def _finish(trace: Any, sender: object, responses: Responses, mode: str) -> Responses:
+    """Tell the tracer how the send ended; raise the failures' group if any."""
+    group = _failures(sender, responses, mode)
+    _end(trace, responses, group)
+    if group is not None:
+        raise group
+    return responses
 
 
 def _add_note(error: BaseException, note: str) -> None:
@@ -387,6 +429,25 @@ def _add_note(error: BaseException, note: str) -> None:
 
 
 _KINDS = {"send": "send", "robust": "send_robust", "collect": "send_then_raise"}
+
+
+def run_deferred(
+    signal: Any, sender: object, named: dict[str, Any], receiver: Receiver
+) -> Any:
+    """Call a deferred receiver (fastdispatch.deferred: after the commit, or
+    in a worker), traced as a one-receiver send of kind ``"deferred"`` when a
+    tracer is installed for the signal. Exceptions propagate (the engine
+    retries or records them)."""
+    trace = _start(signal, sender, named, "deferred") if active else None
+    if trace is None:
+        return receiver(signal=signal, sender=sender, **named)
+    try:
+        result = _call(signal, receiver, None, sender, named, "send", trace)
+    except BaseException as error:
+        _end(trace, None, error)
+        raise
+    _end(trace, [(receiver, result)], None)
+    return result
 
 
 def send(signal: Any, sender: object, named: dict[str, Any], mode: str) -> Responses:
@@ -409,8 +470,7 @@ def send(signal: Any, sender: object, named: dict[str, Any], mode: str) -> Respo
     except BaseException as error:
         _end(trace, None, error)
         raise
-    _end(trace, responses, None)
-    return _finish(signal, sender, responses, mode)
+    return _finish(trace, sender, responses, mode)
 
 
 async def asend(
@@ -437,8 +497,7 @@ async def asend(
     except BaseException as error:
         _end(trace, None, error)
         raise
-    _end(trace, responses, None)
-    return _finish(signal, sender, responses, mode)
+    return _finish(trace, sender, responses, mode)
 
 
 async def _run_async(

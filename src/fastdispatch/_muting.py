@@ -34,7 +34,9 @@ class muted:  # noqa: N801 (a context manager used like a function)
 
     Only the current thread or async task is muted (a context variable):
     other threads and tasks keep receiving, and a task started inside the
-    block inherits it, as tasks inherit context variables. Nothing about the
+    block inherits it, as tasks inherit context variables. Muting lasts as
+    long as the block: such a task still running after it receives again.
+    Nothing about the
     signals changes (their receivers and caches stay as they are), blocks
     nest, and leaving one restores exactly what was muted before. A muted
     receiver is not called and does not count for ``has_listeners()``.
@@ -63,13 +65,15 @@ class muted:  # noqa: N801 (a context manager used like a function)
             self.receivers = tuple(receivers)
             if not self.receivers:
                 raise TypeError("muted(..., receivers=[...]) needs at least one receiver.")
-        self._tokens: list[Token[Any]] = []
+        self._tokens: list[tuple[_hooks.MuteBlock, Token[Any]]] = []
 
-    def _entries(self) -> tuple[tuple[Any, frozenset[Hashable] | None], ...]:
+    def _entries(
+        self, block: _hooks.MuteBlock
+    ) -> tuple[tuple[_hooks.MuteBlock, Any, frozenset[Hashable] | None], ...]:
         if self.receivers is None:
-            return tuple((signal, None) for signal in self.signals)
+            return tuple((block, signal, None) for signal in self.signals)
         (signal,) = self.signals
-        return ((signal, frozenset(self._receiver_ids(signal))),)
+        return ((block, signal, frozenset(self._receiver_ids(signal))),)
 
     def _receiver_ids(self, signal: Any) -> set[Hashable]:
         """The lookup-key receiver parts of the chosen receivers, checked."""
@@ -103,13 +107,16 @@ class muted:  # noqa: N801 (a context manager used like a function)
         return ids
 
     def __enter__(self) -> muted:
-        entries = self._entries()  # may raise: nothing changed yet
-        self._tokens.append(_hooks.MUTED.set(_hooks.MUTED.get() + entries))
+        block = _hooks.MuteBlock()
+        entries = self._entries(block)  # may raise: nothing changed yet
+        self._tokens.append((block, _hooks.MUTED.set(_hooks.MUTED.get() + entries)))
         _hooks.mute_block_entered()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        _hooks.MUTED.reset(self._tokens.pop())
+        block, token = self._tokens.pop()
+        block.active = False  # also for tasks and threads that inherited it
+        _hooks.MUTED.reset(token)
         _hooks.mute_block_exited()
 
     def _copy(self) -> muted:

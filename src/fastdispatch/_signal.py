@@ -245,9 +245,15 @@ SIGNAL_DOC = """A signal: receivers connect to it, senders send it.
     ``use_caching=True`` caches the receivers of each sender, which makes
     repeated sends for the same sender (Django's model signals) cheaper.
 
-    A plain Python class, so code may patch its methods (sentry-sdk patches
-    ``Signal._live_receivers``); see ``fastdispatch._signal`` for what a
-    subclass may override.
+    Subclass it as you would Django's. A subclass may override ``connect``
+    and ``disconnect`` (Django's ``ModelSignal`` does; ``receiver()`` calls
+    them), ``send``, ``send_robust``, ``asend``, ``asend_robust``,
+    ``has_listeners``, ``_live_receivers(sender)`` (every send,
+    ``has_listeners`` and the async sends then use the override),
+    ``_clear_dead_receivers()`` and ``_log_robust_failure(receiver,
+    error)``: the compiled and the pure-Python implementation honour each
+    override the same way. Methods may also be patched on the class, as
+    sentry-sdk patches ``Signal._live_receivers``.
     """
 
 
@@ -497,8 +503,20 @@ class SignalMethods:
         return responses
 
     async def asend(self, sender: object, **named: Any) -> Responses:
-        """From async code: sync receivers in one ``sync_to_async`` call, then
-        async ones concurrently."""
+        """Send from async code; return ``[(receiver, response), ...]`` as ``send`` does.
+
+        The sync receivers are called first, in connection order, all in one
+        ``sync_to_async`` call (so outside the event loop). Then the async
+        receivers run concurrently in the caller's event loop, sharing one
+        copy of the caller's context, whose changes are copied back to the
+        caller (as in Django 6.1; an ``asyncio.TaskGroup`` on Python 3.11+).
+        Their responses follow the sync ones', in connection order.
+
+        A receiver's exception propagates: a sync receiver's stops the
+        receivers after it (no async receiver is started); an async
+        receiver's cancels the others still running (on Python 3.11+, several
+        failing at once raise an ``ExceptionGroup``).
+        """
         if not self._records or self._nobody_listens(sender):
             return []
         if _hooks.active:
@@ -509,7 +527,15 @@ class SignalMethods:
         )
 
     async def asend_robust(self, sender: object, **named: Any) -> Responses:
-        """``asend`` that catches, logs and returns receivers' exceptions."""
+        """``send_robust`` from async code: receivers run as in ``asend``, and
+        every one of them runs.
+
+        An ``Exception`` raised by a receiver, sync or async, is logged (on
+        the ``django.dispatch`` logger in a process that imported Django, else
+        ``fastdispatch``) and returned as that receiver's response, with its
+        ``__traceback__``. A ``BaseException`` (``KeyboardInterrupt``,
+        ``asyncio.CancelledError``) is not caught.
+        """
         if not self._records or self._nobody_listens(sender):
             return []
         if _hooks.active:
@@ -520,16 +546,27 @@ class SignalMethods:
         )
 
     def send_then_raise(self, sender: object, **named: Any) -> Responses:
-        """Call every receiver, even after one raised; then raise one
-        ``ExceptionGroup`` of every ``Exception`` the receivers raised, each
-        with a note naming its receiver. If none raised, return the responses
-        as ``send`` does. Async receivers run as in ``send``."""
+        """Call every receiver, even after one raised; then raise what they raised.
+
+        If no receiver raised, return ``[(receiver, response), ...]`` as
+        ``send`` does. Otherwise raise one ``ExceptionGroup`` of every
+        ``Exception`` the receivers raised, in the order of their responses,
+        with the message ``"N of M receivers raised"``; each exception gets a
+        note ``"raised by receiver <name> (sender <sender>)"`` (without the
+        sender part when the sender is None). A
+        ``BaseException`` (``KeyboardInterrupt``, ``SystemExit``) propagates
+        at once. Async receivers run as in ``send``. (On Python 3.10 the
+        group is the ``exceptiongroup`` backport's.)
+        """
         if not self._records:
             return []
         return _hooks.send(self, sender, named, "collect")
 
     async def asend_then_raise(self, sender: object, **named: Any) -> Responses:
-        """``send_then_raise`` from async code (as ``asend`` runs receivers)."""
+        """``send_then_raise`` from async code: receivers run as in ``asend``
+        (an async receiver that raises does not cancel the others), then one
+        ``ExceptionGroup`` of their exceptions is raised, as
+        ``send_then_raise`` raises it."""
         if not self._records:
             return []
         return await _hooks.asend(self, sender, named, "collect")

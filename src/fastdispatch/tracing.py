@@ -15,7 +15,8 @@ signal or for one::
 With no tracer installed a send costs what it costs without this module (one
 flag check); with one, the send runs through a Python loop that times each
 receiver. Tracers see ``send``, ``send_robust``, ``send_then_raise``, the
-async sends and async receivers. A send that reaches no receiver is not
+async sends and async receivers, and the later runs of deferred receivers
+(kind ``"deferred"``). A send that reaches no receiver is not
 traced. A hook that raises is logged on the ``fastdispatch.tracing`` logger
 and the send goes on.
 
@@ -55,7 +56,10 @@ class SendTrace:
 
     - ``signal``, ``sender``, ``named`` (the keyword arguments);
     - ``kind``: ``"send"``, ``"send_robust"``, ``"send_then_raise"``,
-      ``"asend"``, ``"asend_robust"`` or ``"asend_then_raise"``;
+      ``"asend"``, ``"asend_robust"``, ``"asend_then_raise"``, or
+      ``"deferred"``: the later run of one deferred receiver
+      (``fastdispatch.deferred``, after the commit or in a worker), traced
+      as a send with that one receiver;
     - ``elapsed_ns``, ``responses`` and ``error`` (the exception that ended
       the send, if one did), set before ``send_ended``;
     - ``data``: free for the tracer (a span, say).
@@ -145,7 +149,12 @@ class Tracer:
 
 
 class Tracers(Tracer):
-    """Several tracers as one, called in order."""
+    """Several tracers as one, called in order.
+
+    Each tracer sees its own ``data`` slot on the send and on each receiver
+    call (the others' are put aside while it runs), so two tracers that both
+    keep a span there do not overwrite each other's.
+    """
 
     def __init__(self, *tracers: Tracer) -> None:
         for tracer in tracers:
@@ -153,44 +162,99 @@ class Tracers(Tracer):
         self.tracers = tracers
 
     def send_started(self, send: SendTrace) -> None:
-        for tracer in self.tracers:
-            _hooks._report(tracer.send_started, send)
+        self._each("send_started", send)
 
     def send_ended(self, send: SendTrace) -> None:
-        for tracer in self.tracers:
-            _hooks._report(tracer.send_ended, send)
+        self._each("send_ended", send)
 
     def receiver_started(self, call: ReceiverCall) -> None:
-        for tracer in self.tracers:
-            _hooks._report(tracer.receiver_started, call)
+        self._each("receiver_started", call)
 
     def receiver_ended(self, call: ReceiverCall) -> None:
-        for tracer in self.tracers:
-            _hooks._report(tracer.receiver_ended, call)
+        self._each("receiver_ended", call)
 
     def receiver_context(self, call: ReceiverCall) -> AbstractContextManager[Any] | None:
         contexts = [
-            context
-            for tracer in self.tracers
-            if (context := _hooks._report(tracer.receiver_context, call)) is not None
+            _InSlots(context, call, index)
+            for index, context in enumerate(self._each("receiver_context", call))
+            if context is not None
         ]
         if not contexts:
             return None
-        if len(contexts) == 1:
-            return contexts[0]  # type: ignore[no-any-return]
+        return contexts[0] if len(contexts) == 1 else _Nested(contexts)
+
+    def _each(self, hook: str, event: SendTrace | ReceiverCall) -> list[Any]:
+        """Call ``hook`` of every tracer, each with its own data slots."""
+        results = []
+        for index, tracer in enumerate(self.tracers):
+            with _slot(event, index, len(self.tracers)):
+                results.append(_hooks._report(getattr(tracer, hook), event))
+        return results
+
+
+class _Slots(list):  # type: ignore[type-arg]
+    """The ``data`` of each tracer of a ``Tracers``, while it is put aside."""
+
+
+class _slot:  # noqa: N801 (used like a function)
+    """Show tracer ``index`` its own ``data`` on ``event`` (and on its send)."""
+
+    def __init__(self, event: SendTrace | ReceiverCall, index: int, count: int) -> None:
+        self.index = index
+        self.events: list[SendTrace | ReceiverCall] = [event]
+        if isinstance(event, ReceiverCall):
+            self.events.append(event.send)
+        self.slots: list[_Slots] = []
+        for item in self.events:
+            if not isinstance(item.data, _Slots):
+                item.data = _Slots([None] * count)
+            self.slots.append(item.data)
+
+    def __enter__(self) -> None:
+        for item, slots in zip(self.events, self.slots):
+            item.data = slots[self.index]
+
+    def __exit__(self, *exc_info: Any) -> None:
+        for item, slots in zip(self.events, self.slots):
+            slots[self.index] = item.data
+            item.data = slots
+
+
+class _InSlots:
+    """A tracer's receiver context, entered and left with its own data slots."""
+
+    def __init__(self, context: AbstractContextManager[Any], call: ReceiverCall, index: int) -> None:
+        self.context = context
+        self.call = call
+        self.index = index
+
+    def _slot(self) -> _slot:
+        return _slot(self.call, self.index, len(self.call.data))
+
+    def __enter__(self) -> Any:
+        with self._slot():
+            return self.context.__enter__()
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        with self._slot():
+            return self.context.__exit__(*exc_info)
+
+
+class _Nested:
+    """Context managers entered in order and left in reverse, as one."""
+
+    def __init__(self, contexts: list[Any]) -> None:
         from contextlib import ExitStack
 
-        stack = ExitStack()
+        self.contexts = contexts
+        self.stack = ExitStack()
 
-        class _All:
-            def __enter__(self) -> None:
-                for context in contexts:
-                    stack.enter_context(context)
+    def __enter__(self) -> None:
+        for context in self.contexts:
+            self.stack.enter_context(context)
 
-            def __exit__(self, *exc_info: Any) -> bool:
-                return bool(stack.__exit__(*exc_info))
-
-        return _All()
+    def __exit__(self, *exc_info: Any) -> bool:
+        return bool(self.stack.__exit__(*exc_info))
 
 
 def _check_tracer(tracer: object) -> None:
@@ -246,9 +310,17 @@ class SlowReceiverLog(Tracer):
     """
 
     def __init__(self, threshold: float = 0.1, logger: logging.Logger | None = None) -> None:
-        if not isinstance(threshold, (int, float)) or threshold < 0:
+        import math
+
+        if (
+            isinstance(threshold, bool)
+            or not isinstance(threshold, (int, float))
+            or not math.isfinite(threshold)
+            or threshold < 0
+        ):
             raise TypeError(
-                f"SlowReceiverLog(threshold=...) takes a number of seconds >= 0, not {threshold!r}."
+                "SlowReceiverLog(threshold=...) takes a finite number of seconds >= 0, "
+                f"not {threshold!r}."
             )
         self.threshold_ns = int(threshold * 1e9)
         self.logger = logger or logging.getLogger("fastdispatch.slow")
