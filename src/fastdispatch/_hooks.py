@@ -42,9 +42,10 @@ def _exception_group_type() -> type[Exception]:
     only when a group is built (it imports typing and inspect)."""
     if sys.version_info >= (3, 11):
         return ExceptionGroup  # noqa: F821 (a builtin since 3.11)
-    from exceptiongroup import ExceptionGroup as backport  # pragma: no cover
+    else:  # pragma: no cover (Python 3.10)
+        from exceptiongroup import ExceptionGroup as backport
 
-    return backport  # type: ignore[no-any-return]  # pragma: no cover
+        return backport
 
 
 # -- state -----------------------------------------------------------------------
