@@ -3,6 +3,9 @@
 ``FASTDISPATCH_NO_EXTENSIONS=1`` builds pure Python only (a py3-none-any
 wheel). Without it, the Cython extension is built; if compiling fails (no C
 compiler, say), the install still succeeds as pure Python and says so loudly.
+``FASTDISPATCH_LINETRACE=1`` builds it with Cython's line tracing, so that
+coverage (``Cython.Coverage``) can measure the ``.pyx`` (for CI's coverage
+gate, in its own copy of the tree: never for a release).
 """
 
 import importlib.util
@@ -28,6 +31,7 @@ NO_EXTENSIONS = _env.extensions_disabled()
 # For developers and CI: a failed compile is an error, not a fallback (a stale
 # extension from an earlier build would otherwise go on being tested).
 REQUIRE_EXTENSION = _env.extension_required()
+LINETRACE = _env.linetrace_requested()
 CYTHON_SOURCE = os.path.join("csrc", "_dispatcher_c.pyx")
 
 
@@ -79,13 +83,35 @@ def extensions():
 
     # The source lives in csrc/; the module lands inside the package, next to
     # its pure-Python twin fastdispatch._dispatcher_py.
+    directives = {"language_level": "3"}
+    macros = []
+    if LINETRACE:
+        announce("fastdispatch: FASTDISPATCH_LINETRACE is set: compiled core with line tracing.")
+        directives["linetrace"] = True
+        macros = [("CYTHON_TRACE", "1"), ("CYTHON_TRACE_NOGIL", "1")]
     extension = Extension(
         "fastdispatch._dispatcher_c",
         [CYTHON_SOURCE],
         include_dirs=["csrc"],  # fastdispatch_helpers.h
         depends=[os.path.join("csrc", "fastdispatch_helpers.h")],
+        define_macros=macros,
     )
-    return cythonize([extension], compiler_directives={"language_level": "3"})
+    # cythonize() regenerates the C file by timestamps only: a switch of
+    # tracing on or off must regenerate it, or the C of the other kind of
+    # build would be compiled.
+    force = _generated_with_linetrace(CYTHON_SOURCE) != LINETRACE
+    return cythonize([extension], compiler_directives=directives, force=force)
+
+
+def _generated_with_linetrace(source):
+    """Whether the C file generated from ``source`` has Cython's line-tracing
+    calls (False if there is none)."""
+    c_file = os.path.splitext(source)[0] + ".c"
+    try:
+        with open(c_file, encoding="utf-8") as generated:
+            return "__Pyx_TraceLine(" in generated.read()
+    except OSError:
+        return False
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})

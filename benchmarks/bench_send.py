@@ -36,7 +36,9 @@ SENDER_SPECIFIC = 50
 """Receivers in the use_caching groups, each for its own sender class."""
 
 
-def _connected(contender: Contender, receivers: list, senders: list | None = None, *, use_caching: bool = False):
+def _connected(
+    contender: Contender, receivers: list, senders: list | None = None, *, use_caching: bool = False
+):
     """A signal of ``contender`` with ``receivers`` connected (``receivers[i]``
     for ``senders[i]`` when given). The floor's "signal" is filled by the caller."""
     signal = contender.make(use_caching=use_caching)

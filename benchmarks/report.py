@@ -141,7 +141,7 @@ def read_groups(data: dict[str, Any]) -> list[Group]:
 
 
 def format_time(seconds: float) -> str:
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):  # noqa: B007 (read after the break)
         if seconds >= scale:
             value = seconds / scale
             break

@@ -165,7 +165,8 @@ def report(results: dict[tuple[str, str, str], list[float]], rounds: int) -> str
         f"({build} build, GIL {'enabled' if gil else 'disabled'} at run time), "
         f"{os.cpu_count()} CPUs, medians of {rounds} interleaved rounds.",
         "",
-        "| contender | workload | 1 thread (sends/s) | 2 threads (sends/s) | scaling (2 / 1) | 2 threads + churn (sends/s) | churn / no churn |",
+        "| contender | workload | 1 thread (sends/s) | 2 threads (sends/s) | scaling (2 / 1) "
+        "| 2 threads + churn (sends/s) | churn / no churn |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     names = dict.fromkeys(name for name, _, _ in results)

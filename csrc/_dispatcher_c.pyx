@@ -59,7 +59,7 @@ from fastdispatch._signal import (  # noqa: F401 (_make_id: re-exported)
     NONE_ID,
     SIGNAL_DOC,
     SignalMethods,
-    _make_id,
+    _make_id,  # no-cython-lint (re-exported, as the pure twin does)
     _SenderRef,
     init_state,
     receiver,

@@ -323,7 +323,12 @@ def test_model_signal_like_subclass(impl: ModuleType) -> None:
             return functools.partial(method, receiver, **kwargs)(sender)
 
         def connect(  # type: ignore[override]
-            self, receiver: Any, sender: Any = None, weak: bool = True, dispatch_uid: Any = None, apps: Any = None
+            self,
+            receiver: Any,
+            sender: Any = None,
+            weak: bool = True,
+            dispatch_uid: Any = None,
+            apps: Any = None,
         ) -> None:
             self._resolve(super().connect, receiver, sender, weak=weak, dispatch_uid=dispatch_uid)
 
@@ -491,7 +496,7 @@ def test_providing_args_is_deprecated_but_works(impl: ModuleType) -> None:
 
 
 def test_providing_args_with_use_caching(impl: ModuleType) -> None:
-    with pytest.warns(DeprecationWarning):
+    with pytest.warns(DeprecationWarning, match="providing_args argument is deprecated"):
         sig = impl.Signal(use_caching=True, providing_args=["instance"])
     assert sig.use_caching is True
     assert set(sig.providing_args) == {"instance"}

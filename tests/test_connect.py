@@ -7,7 +7,6 @@ from typing import Any
 
 from .helpers import Handler, Model, OtherModel, answers, connected, returning
 
-
 # -- connect and disconnect -------------------------------------------------
 
 
@@ -69,7 +68,7 @@ def test_disconnect_one_of_several_keeps_the_others_in_order(impl: ModuleType) -
 def test_reconnect_after_disconnect_goes_to_the_end(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    a, b, c = connected(sig, "a", "b", "c")
+    a, _b, _c = connected(sig, "a", "b", "c")
     sig.disconnect(a)
     sig.connect(a)
     assert answers(sig.send(None)) == ["b", "c", "a"]

@@ -111,7 +111,7 @@ def test_the_record_is_read_by_name(impl: ModuleType) -> None:
         "name": f"{__name__}.function",
     }
     with pytest.raises(TypeError, match="read by name"):
-        receiver, *rest = connection  # type: ignore[misc]
+        _receiver, *_rest = connection  # type: ignore[misc]
     with pytest.raises(AttributeError, match="immutable"):
         connection.name = "other"  # type: ignore[misc]
     assert hash(connection) == hash(sig.connections()[0])
@@ -130,10 +130,10 @@ def test_connected_to_holds_a_lambda_for_the_block(impl: ModuleType) -> None:
 
 def test_connected_to_disconnects_when_the_block_raises(impl: ModuleType) -> None:
     sig = impl.Signal()
-    with pytest.raises(ZeroDivisionError):
+    with pytest.raises(ZeroDivisionError):  # noqa: PT012 (the block under test raises at its end)
         with sig.connected_to(function, sender=Order):
             assert sig.send(Order) == [(function, "function")]
-            1 / 0
+            1 / 0  # noqa: B018 (raises inside the block)
     assert sig.receivers == [] and sig.send(Order) == []
 
 

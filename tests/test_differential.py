@@ -104,7 +104,6 @@ from hypothesis.stateful import (  # noqa: E402
 )
 
 
-
 @dataclasses.dataclass(frozen=True)
 class Size:
     # The soak size runs several independent hypothesis runs: one engine's
@@ -671,7 +670,11 @@ class DifferentialMachine(RuleBasedStateMachine):
         if not suspects or all(slot.ref() is None for slot in suspects):
             return
         gc.collect()  # a cycle may still hold one
-        strong = [record[1] for record in self.oracle.receivers if not isinstance(record[1], weakref.ReferenceType)]
+        strong = [
+            record[1]
+            for record in self.oracle.receivers
+            if not isinstance(record[1], weakref.ReferenceType)
+        ]
         for slot in suspects:
             obj = slot.ref()
             if obj is not None:

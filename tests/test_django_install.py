@@ -20,8 +20,8 @@ pytest.importorskip(
     reason="Django is not installed (pip install django to run these; CI does)",
 )
 
-from .django_suite import run_captured  # noqa: E402
-from .django_suite.project import (  # noqa: E402
+from .django_suite import run_captured
+from .django_suite.project import (
     MIGRATE,
     PRELUDE,
     environment,

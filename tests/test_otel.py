@@ -22,16 +22,16 @@ import pytest
 
 pytest.importorskip("opentelemetry.sdk", reason="opentelemetry-sdk is not installed")
 
-from opentelemetry import trace  # noqa: E402
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider  # noqa: E402
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: E402
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
     InMemorySpanExporter,
 )
-from opentelemetry.trace import StatusCode  # noqa: E402
+from opentelemetry.trace import StatusCode
 
-from fastdispatch import _hooks, otel, tracing  # noqa: E402
-from fastdispatch.otel import OpenTelemetryTracer  # noqa: E402
+from fastdispatch import _hooks, otel, tracing
+from fastdispatch.otel import OpenTelemetryTracer
 
 # -- fixtures and helpers ----------------------------------------------------------
 
@@ -291,11 +291,13 @@ def test_send_then_raise_marks_the_send_with_the_group(
     async def asend() -> Any:
         return await order_paid.asend_then_raise(Order)
 
-    with pytest.raises(Exception, match="1 of 2 receivers raised"):
+    def send_it() -> Any:
         if send_kind == "send_then_raise":
-            order_paid.send_then_raise(Order)
-        else:
-            asyncio.run(asend())
+            return order_paid.send_then_raise(Order)
+        return asyncio.run(asend())
+
+    with pytest.raises(Exception, match="1 of 2 receivers raised"):
+        send_it()
     send = spans.named("signal order_paid")
     assert send.status.status_code is StatusCode.ERROR
     # (The exceptiongroup backport's on Python 3.10.)
@@ -331,10 +333,7 @@ def test_async_receivers_under_send_and_asend(
         return await order_paid.asend(Order)
 
     with spans.tracer.start_as_current_span("request"):
-        if send_kind == "send":
-            responses = order_paid.send(Order)
-        else:
-            responses = asyncio.run(asend())
+        responses = order_paid.send(Order) if send_kind == "send" else asyncio.run(asend())
     assert responses == [(on_paid, "receipt"), (async_ship, "shipped later")]
     assert spans.tree(otel.IS_ASYNC) == textwrap.dedent(
         f"""\
@@ -356,7 +355,7 @@ def test_an_async_receiver_that_raises(spans: Spans, shop: Callable[[str], Any])
     assert receiver.status.status_code is StatusCode.ERROR
     assert (receiver.attributes or {})[otel.ERROR_TYPE] == "KeyError"
     assert spans.named("signal order_paid").status.status_code is StatusCode.ERROR
-    [(receiver_result, error)] = asyncio.run(order_paid.asend_robust(Order))
+    [(_, error)] = asyncio.run(order_paid.asend_robust(Order))
     assert isinstance(error, KeyError)
 
 

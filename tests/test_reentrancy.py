@@ -33,18 +33,18 @@ from typing import Any
 import pytest
 
 from .helpers import (
-    answers,
     Boom,
-    django_signal_class,
     Model,
-    quiet_robust_log,
     RaisingEq,
     RaisingHash,
+    Stop,
+    Unhashable,
+    answers,
+    django_signal_class,
+    quiet_robust_log,
     recording,
     returning,
     skip_if_classes_are_immortal,
-    Stop,
-    Unhashable,
 )
 
 DjangoSignal = django_signal_class("the re-entrancy tests compare with django.dispatch")

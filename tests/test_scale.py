@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from .helpers import Handler, Model, returning
+
 N = 10_000
 MAX_GROWTH = 64 * 1024  # bytes
 
@@ -25,9 +27,6 @@ class Numbered:
 
     def __call__(self, **kwargs: Any) -> int:
         return self.n
-
-
-from .helpers import Handler, Model, returning
 
 
 @pytest.mark.parametrize("use_caching", [False, True])

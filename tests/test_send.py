@@ -44,7 +44,9 @@ def test_sender_may_be_passed_by_keyword(impl: ModuleType) -> None:
 def test_named_parameters_are_bound_by_name(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    def on_event(sender: object, instance: object, created: bool, **kwargs: Any) -> tuple[object, object, bool]:
+    def on_event(
+        sender: object, instance: object, created: bool, **kwargs: Any
+    ) -> tuple[object, object, bool]:
         return (sender, instance, created)
 
     sig.connect(on_event)

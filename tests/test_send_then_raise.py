@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-# Not run in several threads at once (pytest-run-parallel): its receivers record calls in one module-level list.
+# Not run in several threads at once (pytest-run-parallel): its receivers record
+# calls in one module-level list.
 pytestmark = pytest.mark.thread_unsafe(reason="its receivers record calls in one module-level list")
 
 if sys.version_info < (3, 11):  # pragma: no cover

@@ -119,7 +119,7 @@ class Stable:
 
     def recorders_for(self, to_model: bool) -> list[Tokens]:
         recorders = [self.any_function_tokens, self.method_owner, self.strong, self.uid]
-        return recorders + [self.for_model] if to_model else recorders
+        return [*recorders, self.for_model] if to_model else recorders
 
 
 class Transient:

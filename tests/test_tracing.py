@@ -341,9 +341,9 @@ def test_a_tracer_without_hooks_is_rejected_and_changes_nothing(
     sig = impl.Signal()
     installed = Recorder()
     tracing.set_tracer(installed)
-    with pytest.raises(TypeError, match="must be a fastdispatch.tracing.Tracer"):
+    with pytest.raises(TypeError, match=r"must be a fastdispatch\.tracing\.Tracer"):
         tracing.set_tracer(bad)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="must be a fastdispatch.tracing.Tracer"):
+    with pytest.raises(TypeError, match=r"must be a fastdispatch\.tracing\.Tracer"):
         tracing.set_tracer(bad, signal=sig)  # type: ignore[arg-type]
     assert tracing.get_tracer() is installed
     assert tracing.get_tracer(signal=sig) is None

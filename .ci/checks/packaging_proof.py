@@ -76,6 +76,7 @@ def clean_environment(environ: Mapping[str, str], root: Path) -> dict[str, str]:
     """A predictable environment: nothing of ours or cibuildwheel's inherited
     from the caller, plain output (the logs are searched)."""
     dropped = {"FASTDISPATCH_NO_EXTENSIONS", "FASTDISPATCH_REQUIRE_EXTENSION", "PIP_BUILD_CONSTRAINT"}
+    dropped.add("FASTDISPATCH_LINETRACE")  # a line-tracing build is for coverage only
     dropped |= {"FORCE_COLOR", "PY_COLORS", "MYPY_FORCE_COLOR"}
     env = {k: v for k, v in environ.items() if k not in dropped and not k.startswith("CIBW_")}
     env.update(NO_COLOR="1", PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_PROGRESS_BAR="off")

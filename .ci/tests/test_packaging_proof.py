@@ -22,6 +22,7 @@ def test_the_environment_is_cleaned_of_ours_and_cibuildwheels() -> None:
         "PATH": "/usr/bin",
         "FASTDISPATCH_NO_EXTENSIONS": "1",
         "FASTDISPATCH_REQUIRE_EXTENSION": "1",
+        "FASTDISPATCH_LINETRACE": "1",
         "PIP_BUILD_CONSTRAINT": "x.txt",
         "FORCE_COLOR": "1",
         "CIBW_ARCHS": "x86_64",

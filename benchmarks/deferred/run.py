@@ -35,7 +35,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -58,18 +57,32 @@ DESCRIPTIONS = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--slow-sends", type=int, default=10, help="saves per round with the 50 ms receiver")
-    parser.add_argument("--trivial-sends", type=int, default=100, help="saves per round with the trivial receiver")
-    parser.add_argument("--messages", type=int, default=1000, help="deliveries per throughput measurement")
+    parser.add_argument(
+        "--slow-sends", type=int, default=10, help="saves per round with the 50 ms receiver"
+    )
+    parser.add_argument(
+        "--trivial-sends", type=int, default=100, help="saves per round with the trivial receiver"
+    )
+    parser.add_argument(
+        "--messages", type=int, default=1000, help="deliveries per throughput measurement"
+    )
     parser.add_argument("--output", type=Path, default=HERE / "results.md")
-    parser.add_argument("--from-json", type=Path, help="only render the report of an earlier run's results.json")
+    parser.add_argument(
+        "--from-json", type=Path, help="only render the report of an earlier run's results.json"
+    )
     args = parser.parse_args()
     if args.from_json:
         saved = json.loads(args.from_json.read_text())
-        throughput = {engine: {int(n): v for n, v in by.items()} for engine, by in saved["throughput"].items()}
-        report = render(saved["request_times"], throughput, argparse.Namespace(**saved["args"]), saved["load"])
+        throughput = {
+            engine: {int(n): v for n, v in by.items()} for engine, by in saved["throughput"].items()
+        }
+        report = render(
+            saved["request_times"], throughput, argparse.Namespace(**saved["args"]), saved["load"]
+        )
         args.output.write_text(report)
         print(report)
         return
@@ -99,7 +112,10 @@ def main() -> None:
         # what that could not send. Nothing consumes the benchmark queues yet.
         processes.append(services.start_relay(env, directory / "relay.log"))
         sender = subprocess.run(
-            [sys.executable, str(HERE / "workload.py"), str(args.rounds), str(args.slow_sends), str(args.trivial_sends)],
+            [
+                sys.executable, str(HERE / "workload.py"),
+                str(args.rounds), str(args.slow_sends), str(args.trivial_sends),
+            ],
             cwd=REPO, env=env, capture_output=True, text=True, timeout=3600,
         )
         if sender.returncode != 0:
@@ -116,12 +132,17 @@ def main() -> None:
     args.output.write_text(report)
     saved_args = {k: getattr(args, k) for k in ("rounds", "slow_sends", "trivial_sends", "messages")}
     args.output.with_suffix(".json").write_text(
-        json.dumps({"request_times": request_times, "throughput": throughput, "args": saved_args, "load": load}, indent=1)
+        json.dumps(
+            {"request_times": request_times, "throughput": throughput, "args": saved_args, "load": load},
+            indent=1,
+        )
     )
     print(report)
 
 
-def measure_throughput(services: Any, env: dict[str, str], directory: Path, messages: int) -> dict[str, dict[int, float]]:
+def measure_throughput(
+    services: Any, env: dict[str, str], directory: Path, messages: int
+) -> dict[str, dict[int, float]]:
     """Deliveries per second of a trivial receiver, one and two worker processes."""
     from tests.deferred.project.celery_app import amqp_app, redis_app
     from tests.deferred.shop import receivers
@@ -148,12 +169,19 @@ def measure_throughput(services: Any, env: dict[str, str], directory: Path, mess
             try:
                 if engine == "tasks_db_now":
                     for index in range(workers):
-                        started.append(services.start_db_worker("fd_throughput", worker_env, directory / f"dbw-{workers}-{index}.log"))
+                        started.append(services.start_db_worker(
+                            "fd_throughput", worker_env, directory / f"dbw-{workers}-{index}.log"))
                 else:
                     app = "amqp_app" if engine == "celery_amqp" else "redis_app"
                     started.append(services.start_celery_worker(
-                        app, receivers.THROUGHPUT_QUEUE, worker_env, directory / f"celery-{engine}-{workers}.log", concurrency=workers))
-                services.wait_for(lambda: len(services.read_log(log)) >= messages, 600, f"{messages} deliveries", 0.2)
+                        app, receivers.THROUGHPUT_QUEUE, worker_env,
+                        directory / f"celery-{engine}-{workers}.log", concurrency=workers))
+                services.wait_for(
+                    lambda: len(services.read_log(log)) >= messages,  # noqa: B023 (called here, in this iteration)
+                    600,
+                    f"{messages} deliveries",
+                    0.2,
+                )
             finally:
                 for process in started:
                     process.stop()
@@ -163,7 +191,10 @@ def measure_throughput(services: Any, env: dict[str, str], directory: Path, mess
 
 
 def render(
-    request_times: dict[str, dict[str, list[float]]], throughput: dict[str, dict[int, float]], args: Any, load: float
+    request_times: dict[str, dict[str, list[float]]],
+    throughput: dict[str, dict[int, float]],
+    args: Any,
+    load: float,
 ) -> str:
     import celery
     import django
@@ -174,15 +205,16 @@ def render(
     lines = [
         "# Deferred receivers: benchmark",
         "",
-        f"One run of `python benchmarks/deferred/run.py --rounds {args.rounds} --slow-sends {args.slow_sends} "
-        f"--trivial-sends {args.trivial_sends} --messages {args.messages}`: CPython {platform.python_version()}, "
-        f"Django {django.get_version()}, Celery {celery.__version__}, fastdispatch compiled, SQLite (WAL) "
-        f"databases, RabbitMQ and Redis of our own on loopback; a shared 2-core VM, load average "
-        f"{load:.1f} at the end. Medians of {args.rounds} rounds.",
+        f"One run of `python benchmarks/deferred/run.py --rounds {args.rounds} "
+        f"--slow-sends {args.slow_sends} --trivial-sends {args.trivial_sends} --messages {args.messages}`: "
+        f"CPython {platform.python_version()}, Django {django.get_version()}, Celery {celery.__version__}, "
+        f"fastdispatch compiled, SQLite (WAL) databases, RabbitMQ and Redis of our own on loopback; "
+        f"a shared 2-core VM, load average {load:.1f} at the end. Medians of {args.rounds} rounds.",
         "",
         "## The request path: a post_save receiver that takes 50 ms",
         "",
-        "Time to save one Order in its own transaction, commit callbacks included (what the request waits for).",
+        "Time to save one Order in its own transaction, commit callbacks included "
+        "(what the request waits for).",
         "",
         "| receiver | request time | inline / this (times faster) |",
         "|---|---:|---:|",
@@ -195,8 +227,9 @@ def render(
         lines.append(f"| {DESCRIPTIONS[mode]} | {value * 1000:.2f} ms | {inline / value:.1f}x |")
     lines += [
         "",
-        f"(No receiver at all: {median('slow', 'none') * 1000:.2f} ms.) `@after_commit` moves the work after the "
-        "commit but not out of the request: Django runs commit callbacks in the thread that commits.",
+        f"(No receiver at all: {median('slow', 'none') * 1000:.2f} ms.) `@after_commit` moves the work "
+        "after the commit but not out of the request: "
+        "Django runs commit callbacks in the thread that commits.",
         "",
         "## The cost per send",
         "",
@@ -211,12 +244,14 @@ def render(
             continue
         value = median("trivial", mode)
         added = value - base
-        lines.append(f"| {DESCRIPTIONS[mode]} | {value * 1e6:.0f} µs | {added * 1e6:.0f} µs | {value / base:.1f}x |")
+        lines.append(
+            f"| {DESCRIPTIONS[mode]} | {value * 1e6:.0f} µs | {added * 1e6:.0f} µs | {value / base:.1f}x |"
+        )
     lines += [
         "",
-        f"(No receiver: {base * 1e6:.0f} µs per save.) The trivial receiver appends a line to a file, inline or "
-        "in a worker. On RabbitMQ the app publishes with confirms (`confirm_publish`): the broker answers once a "
-        "persistent message is safe, which is most of its cost here.",
+        f"(No receiver: {base * 1e6:.0f} µs per save.) The trivial receiver appends a line to a file, "
+        "inline or in a worker. On RabbitMQ the app publishes with confirms (`confirm_publish`): "
+        "the broker answers once a persistent message is safe, which is most of its cost here.",
         "",
         f"## Worker throughput: {args.messages} trivial deliveries",
         "",

@@ -72,7 +72,9 @@ def one_round(kind: str, mode: str, sends: int) -> float:
 for mode in MODES:
     one_round("trivial", mode, 3)
 
-results: dict[str, dict[str, list[float]]] = {"slow": {m: [] for m in MODES}, "trivial": {m: [] for m in MODES}}
+results: dict[str, dict[str, list[float]]] = {
+    "slow": {m: [] for m in MODES}, "trivial": {m: [] for m in MODES}
+}
 for round_number in range(ROUNDS):
     # Rotate the order, so that every mode sees the same machine load.
     order = MODES[round_number % len(MODES):] + MODES[: round_number % len(MODES)]

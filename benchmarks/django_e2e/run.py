@@ -73,8 +73,7 @@ def run_once(mode: str, repeat: int, scale: float, clock: str) -> dict[str, Any]
     completed = subprocess.run(
         [sys.executable, str(WORKLOAD), "--mode", mode, "--repeat", str(repeat),
          "--scale", str(scale), "--clock", clock],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,
         text=True,
         env=env,
         check=False,

@@ -21,9 +21,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "COMPILED",
-    "Connection",
     "NONE_ID",
     "NO_RECEIVERS",
+    "Connection",
     "ReceiverInfo",
     "Signal",
     "__version__",

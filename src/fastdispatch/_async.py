@@ -49,15 +49,15 @@ if sys.version_info >= (3, 11):
             async with asyncio.TaskGroup() as group:
                 for index, awaitable in enumerate(awaitables):
                     group.create_task(run(index, awaitable), context=context)
-        except BaseExceptionGroup as failures:
+        except BaseExceptionGroup as failures:  # noqa: F821 (a builtin from 3.11, this branch)
             if len(failures.exceptions) == 1:
-                raise failures.exceptions[0]
+                raise failures.exceptions[0]  # noqa: B904 (re-raised as itself, as Django does)
             raise
         finally:
             _restore_context(context)
         return results
 
-else:  # Python 3.10: no TaskGroup, and create_task() takes no context.
+else:  # pragma: no cover (Python 3.10: no TaskGroup, and create_task() takes no context)
 
     @types.coroutine
     def _in_context(

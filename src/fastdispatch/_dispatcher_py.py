@@ -30,7 +30,6 @@ overwrites a list assigned meanwhile, but an assignment can be lost.
 from __future__ import annotations
 
 from . import _hooks, _signal
-from ._signal import _make_id as _make_id  # re-exported, as Django has it here
 from ._signal import (
     NO_RECEIVERS,
     NONE_ID,
@@ -42,6 +41,7 @@ from ._signal import (
     init_state,
     receiver,
 )
+from ._signal import _make_id as _make_id  # re-exported, as Django has it here
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -22,3 +22,9 @@ def extensions_disabled() -> bool:
 def extension_required() -> bool:
     """``FASTDISPATCH_REQUIRE_EXTENSION``: a failed compile is an error, not a fallback."""
     return flag("FASTDISPATCH_REQUIRE_EXTENSION")
+
+
+def linetrace_requested() -> bool:
+    """``FASTDISPATCH_LINETRACE``: build the compiled core with Cython's line
+    tracing, for coverage of the ``.pyx`` (slower; never for a release)."""
+    return flag("FASTDISPATCH_LINETRACE")

@@ -182,8 +182,8 @@ def live_pairs(signal: Any, sender: object) -> tuple[list[Pair], list[Pair]]:
         pairs = ([(r, None) for r in sync_receivers], [(r, None) for r in async_receivers])
     sync_pairs, async_pairs = pairs
     if ids:
-        sync_pairs = [p for p in sync_pairs if not _is_muted(p, ids)]  # type: ignore[arg-type]
-        async_pairs = [p for p in async_pairs if not _is_muted(p, ids)]  # type: ignore[arg-type]
+        sync_pairs = [p for p in sync_pairs if not _is_muted(p, ids)]
+        async_pairs = [p for p in async_pairs if not _is_muted(p, ids)]
     return sync_pairs, async_pairs
 
 

@@ -447,7 +447,7 @@ class SignalMethods:
         return [self._connection(record) for record in records]
 
     def _connection(self, record: Record) -> Connection:
-        (receiver_key, sender_key), ref, sender_ref, is_async = record
+        (receiver_key, _sender_key), ref, sender_ref, is_async = record
         live = _live(record)
         info = self._info.get(record[0])
         weak = isinstance(ref, _ReferenceType)

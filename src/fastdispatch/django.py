@@ -106,7 +106,7 @@ def _django_signal_class(impl: types.ModuleType) -> type:
     """A thin subclass of ``impl.Signal`` to stand in for Django's ``Signal``."""
     base: Any = impl.Signal
 
-    class Signal(base):  # type: ignore[misc,valid-type]
+    class Signal(base):  # type: ignore[misc]
         """fastdispatch's signal, as ``django.dispatch.Signal``.
 
         Same API and behaviour as Django's ``Signal``; see ``fastdispatch.Signal``.
@@ -119,7 +119,7 @@ def _django_signal_class(impl: types.ModuleType) -> type:
             weak: bool = True,
             dispatch_uid: Any = None,
         ) -> None:
-            return super().connect(receiver, sender, weak, dispatch_uid)
+            super().connect(receiver, sender, weak, dispatch_uid)
 
         # Django's system checks recognize a pending lazy model signal
         # connection (ModelSignal.connect(sender="app.Model") of a model that
@@ -201,7 +201,8 @@ def install(*, implementation: str | None = None) -> None:
         import django.dispatch
         import django.dispatch.dispatcher
 
-        dispatcher_module = sys.modules[_DISPATCHER]
+        # A module whose attributes are replaced below.
+        dispatcher_module: Any = sys.modules[_DISPATCHER]
         stock = getattr(dispatcher_module, "Signal", None)
         if not isinstance(stock, type) or dispatcher_module.__name__ != _DISPATCHER:
             raise InstallError(
@@ -219,7 +220,7 @@ def install(*, implementation: str | None = None) -> None:
         _installed = state
         dispatcher_module.Signal = signal
         dispatcher_module._make_id = impl._make_id
-        django.dispatch.Signal = signal  # type: ignore[attr-defined]
+        django.dispatch.Signal = signal  # type: ignore[misc,assignment]
 
 
 def _check_still_installed(state: _Installed) -> None:
@@ -246,7 +247,7 @@ def _is_stock(value: object, stock: type) -> bool:
     if not issubclass(type(value), type):
         return False
     try:
-        return issubclass(value, stock)
+        return issubclass(value, stock)  # type: ignore[arg-type]  # a class, checked above
     except TypeError:
         return False
 

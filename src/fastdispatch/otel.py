@@ -43,19 +43,22 @@ import sys
 import time
 import types
 import weakref
-from contextlib import AbstractContextManager
 from itertools import count
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.context import Context
 from opentelemetry.trace import Span, Status, StatusCode
 
 from . import __version__
 from ._info import describe_sender
 from ._signal import SignalMethods
 from .tracing import ReceiverCall, SendTrace, SlowReceiverLog, Tracer
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    from opentelemetry.context import Context
 
 __all__ = [
     "ARGUMENT_PREFIX",
@@ -64,12 +67,12 @@ __all__ = [
     "ERROR_COUNT",
     "ERROR_TYPE",
     "IS_ASYNC",
-    "OpenTelemetryTracer",
     "RECEIVER_COUNT",
     "RECEIVER_MODULE",
     "SENDER",
     "SEND_KIND",
     "SIGNAL_NAME",
+    "OpenTelemetryTracer",
     "signal_name",
 ]
 

@@ -27,13 +27,13 @@ receivers slower than a threshold.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 
 from . import _hooks
 from ._info import ReceiverInfo
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from contextlib import AbstractContextManager
     from typing import Any
 
@@ -254,7 +254,7 @@ class _Nested:
             self.stack.enter_context(context)
 
     def __exit__(self, *exc_info: Any) -> bool:
-        return self.stack.__exit__(*exc_info)
+        return bool(self.stack.__exit__(*exc_info))
 
 
 def _check_tracer(tracer: object) -> None:

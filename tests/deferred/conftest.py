@@ -27,14 +27,16 @@ from typing import Any
 import pytest
 
 pytest.importorskip("celery", reason="the deferred tests need the test extra (pip install -e '.[test]')")
-pytest.importorskip("django_tasks_db", reason="the deferred tests need the test extra (pip install -e '.[test]')")
+pytest.importorskip(
+    "django_tasks_db", reason="the deferred tests need the test extra (pip install -e '.[test]')"
+)
 
-from . import services  # noqa: E402
-from .environment import DB_DIR, DELIVERY_LOG, Workers  # noqa: E402
+from django.conf import settings
+
+from . import services
+from .environment import DB_DIR, DELIVERY_LOG, Workers
 
 # -- Django, in this process ---------------------------------------------------------
-
-from django.conf import settings  # noqa: E402
 
 CONFIGURED_HERE = not settings.configured
 if CONFIGURED_HERE:
@@ -42,7 +44,9 @@ if CONFIGURED_HERE:
 
     from .project import settings as project_settings
 
-    settings.configure(**{name: getattr(project_settings, name) for name in dir(project_settings) if name.isupper()})
+    settings.configure(
+        **{name: getattr(project_settings, name) for name in dir(project_settings) if name.isupper()}
+    )
     django.setup()
 
 
@@ -50,7 +54,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if CONFIGURED_HERE:
         return
     skip = pytest.mark.skip(
-        reason="Django's settings were configured before tests/deferred/conftest.py could configure the test project"
+        reason=(
+            "Django's settings were configured before tests/deferred/conftest.py "
+            "could configure the test project"
+        )
     )
     for item in items:
         if "tests/deferred" in item.nodeid:

@@ -17,7 +17,8 @@ def committed(base: int, size: int = 100_000) -> dict[Key, set[int]]:
     from .shop.models import Order
 
     found: dict[Key, set[int]] = defaultdict(set)
-    for number, note in Order.objects.filter(number__gte=base, number__lt=base + size).values_list("number", "note"):
+    rows = Order.objects.filter(number__gte=base, number__lt=base + size).values_list("number", "note")
+    for number, note in rows:
         mode, _, phase = note.partition("|")
         found[(mode, phase)].add(number)
     return found
@@ -41,14 +42,18 @@ class Deliveries:
     line, whose row belongs to another mode, is counted in ``wrong_row``.
     """
 
-    def __init__(self, log: Path, base: int, size: int = 100_000, *, mode_from_receiver: bool = False) -> None:
+    def __init__(
+        self, log: Path, base: int, size: int = 100_000, *, mode_from_receiver: bool = False
+    ) -> None:
         self.by_key: dict[Key, list[int]] = defaultdict(list)
         self.wrong_row: dict[str, list[int]] = defaultdict(list)
         # Delivery ids, by the mode that sent them.
         self.ids: dict[str, set[str]] = defaultdict(set)
         self.wrong_row_ids: dict[str, set[str]] = defaultdict(set)
         for line in read_log(log):
-            instance: Any = line.get("kwargs", {}).get("instance") if line.get("event") == "delivered" else None
+            instance: Any = (
+                line.get("kwargs", {}).get("instance") if line.get("event") == "delivered" else None
+            )
             if not isinstance(instance, dict) or "fields" not in instance:
                 continue
             number = int(instance["fields"]["number"])
@@ -75,6 +80,8 @@ class Deliveries:
 
 def table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
-    lines = [" | ".join(str(cell).ljust(width) for cell, width in zip(row, widths)) for row in [header, *rows]]
+    lines = [
+        " | ".join(str(cell).ljust(width) for cell, width in zip(row, widths)) for row in [header, *rows]
+    ]
     lines.insert(1, "-+-".join("-" * width for width in widths))
     return "\n".join(lines)

@@ -55,12 +55,16 @@ class DeferredInTestCase(TestCase):
             with self.captureOnCommitCallbacks(using="other", execute=True) as on_other:
                 Order.objects.using("other").create(number=4)
         self.assertEqual((len(on_default), len(on_other)), (0, 2))
-        self.assertEqual(model_receivers.after_commit_calls, [{"number": 4, "created": True, "using": "other"}])
+        self.assertEqual(
+            model_receivers.after_commit_calls, [{"number": 4, "created": True, "using": "other"}]
+        )
 
     def test_send_returns_deferred(self) -> None:
         from django.db.models.signals import post_save
 
-        responses = post_save.send(sender=Order, instance=Order.objects.create(number=5), created=False, using="default")
+        responses = post_save.send(
+            sender=Order, instance=Order.objects.create(number=5), created=False, using="default"
+        )
         deferred = [response for _, response in responses if isinstance(response, Deferred)]
         self.assertEqual(sorted(d.mode for d in deferred), ["after_commit", "worker"])
 

@@ -97,7 +97,9 @@ def _pid_alive(pid: int) -> bool:
 class Process:
     """A child process with its output in a log file."""
 
-    def __init__(self, name: str, command: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT) -> None:
+    def __init__(
+        self, name: str, command: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT
+    ) -> None:
         self.name = name
         self.command = command
         self.env = env
@@ -106,8 +108,7 @@ class Process:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Process:
-        log = open(self.log_path, "ab")
-        try:
+        with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 self.command,
                 cwd=self.cwd,
@@ -117,8 +118,6 @@ class Process:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own group: stop() reaches its children
             )
-        finally:
-            log.close()
         return self
 
     def log(self) -> str:
@@ -177,8 +176,13 @@ class Redis:
         self.port = free_port()
         self.url = f"redis://{LOOPBACK}:{self.port}/0"
         directory.mkdir(parents=True, exist_ok=True)
-        command = [binary, "--port", str(self.port), "--bind", LOOPBACK, "--save", "", "--appendonly", "no", "--dir", str(directory)]
-        self.process = Process("redis-server", command, dict(os.environ), directory / "redis.log", cwd=directory)
+        command = [
+            binary, "--port", str(self.port), "--bind", LOOPBACK,
+            "--save", "", "--appendonly", "no", "--dir", str(directory),
+        ]
+        self.process = Process(
+            "redis-server", command, dict(os.environ), directory / "redis.log", cwd=directory
+        )
 
     def start(self) -> Redis:
         self.process.start()
@@ -240,9 +244,15 @@ class RabbitMQ:
     def start(self, timeout: float = 120) -> RabbitMQ:
         self.starts += 1
         self.process = Process(
-            "rabbitmq-server", [self.binary], self.env, self.directory / f"server-{self.starts}.log", cwd=self.directory
+            "rabbitmq-server",
+            [self.binary],
+            self.env,
+            self.directory / f"server-{self.starts}.log",
+            cwd=self.directory,
         ).start()
-        wait_for(lambda: self._accepts_amqp() or not self.process_alive(), timeout, "RabbitMQ to accept AMQP", 0.2)
+        wait_for(
+            lambda: self._accepts_amqp() or not self.process_alive(), timeout, "RabbitMQ to accept AMQP", 0.2
+        )
         if not self.process_alive():
             raise RuntimeError(f"rabbitmq-server exited:\n{self.process.log()[-4000:]}")
         return self
@@ -287,7 +297,9 @@ class RabbitMQ:
     def close(self) -> None:
         """Stop the node and the epmd it started."""
         self.stop()
-        epmd = shutil.which("epmd") or next(iter(sorted(Path("/usr/lib/erlang").glob("erts-*/bin/epmd"))), None)
+        epmd = shutil.which("epmd") or next(
+            iter(sorted(Path("/usr/lib/erlang").glob("erts-*/bin/epmd"))), None
+        )
         if epmd is not None:
             subprocess.run(
                 [str(epmd), "-port", str(self.epmd_port), "-kill"],
@@ -322,7 +334,9 @@ def project_env(db_dir: Path, log: Path, impl: str, **extra: str) -> dict[str, s
     return env
 
 
-def celery_worker(app: str, queue: str, env: dict[str, str], log: Path, *, concurrency: int = 1, pool: str = "prefork") -> Process:
+def celery_worker(
+    app: str, queue: str, env: dict[str, str], log: Path, *, concurrency: int = 1, pool: str = "prefork"
+) -> Process:
     """``celery -A tests.deferred.project.celery_app:<app> worker`` on ``queue``.
 
     Celery's default pool (prefork), with heartbeats. Measured here on
@@ -332,7 +346,8 @@ def celery_worker(app: str, queue: str, env: dict[str, str], log: Path, *, concu
     """
     command = [
         sys.executable, "-m", "celery", "-A", f"tests.deferred.project.celery_app:{app}", "worker",
-        "-P", pool, "-c", str(concurrency), "-Q", queue, "-n", f"{queue}-{os.getpid()}-{free_port()}@localhost",
+        "-P", pool, "-c", str(concurrency), "-Q", queue,
+        "-n", f"{queue}-{os.getpid()}-{free_port()}@localhost",
         "--without-gossip", "--without-mingle", "-l", "INFO",
     ]
     return Process(f"celery worker ({app}, {queue})", command, env, log)
@@ -351,7 +366,10 @@ def manage(command: Iterable[str], env: dict[str, str], log: Path, name: str) ->
 def start_db_worker(queue: str, env: dict[str, str], log: Path, timeout: float = 90) -> Process:
     """django-tasks-db's ``manage.py db_worker`` on ``queue``."""
     worker = manage(
-        ["db_worker", "--queue-name", queue, "--interval", "0.05", "--no-startup-delay"], env, log, f"db_worker ({queue})"
+        ["db_worker", "--queue-name", queue, "--interval", "0.05", "--no-startup-delay"],
+        env,
+        log,
+        f"db_worker ({queue})",
     ).start()
     worker.wait_for_log("Starting worker", timeout)
     return worker
@@ -360,7 +378,9 @@ def start_db_worker(queue: str, env: dict[str, str], log: Path, timeout: float =
 def start_relay(env: dict[str, str], log: Path, timeout: float = 90) -> Process:
     """The outbox relay, for the default database (test_outbox.py drives a
     relay of its own on "other")."""
-    relay = manage(["fastdispatch_relay", "--interval", "0.1", "--database", "default"], env, log, "fastdispatch_relay").start()
+    relay = manage(
+        ["fastdispatch_relay", "--interval", "0.1", "--database", "default"], env, log, "fastdispatch_relay"
+    ).start()
     relay.wait_for_log("relaying from", timeout)
     return relay
 
@@ -377,7 +397,9 @@ def read_log(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.endswith("}")]
 
 
-def wait_for_deliveries(path: Path, delivery_ids: Iterable[str], timeout: float = 90) -> dict[str, list[dict[str, Any]]]:
+def wait_for_deliveries(
+    path: Path, delivery_ids: Iterable[str], timeout: float = 90
+) -> dict[str, list[dict[str, Any]]]:
     """Wait until every id in ``delivery_ids`` was delivered; return the lines by id."""
     wanted = set(delivery_ids)
 
@@ -399,7 +421,7 @@ class Sender:
     """scripts/send_orders.py, driven through its stdin (see its docstring)."""
 
     def __init__(self, scenario: str, base: int, env: dict[str, str], stderr_log: Path) -> None:
-        self.stderr = open(stderr_log, "ab")
+        self.stderr = open(stderr_log, "ab")  # noqa: SIM115 (open while the sender runs; close() closes it)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.deferred.scripts.send_orders", scenario, str(base)],
             cwd=ROOT,

@@ -18,7 +18,9 @@ from fastdispatch import Signal
 from fastdispatch.deferred import CeleryEngine, current_delivery, on_worker
 
 app = Celery("fd-standalone", include=["tests.deferred.standalone_app"])
-app.conf.update(broker_url=os.environ.get("FD_REDIS_URL", "memory://"), broker_connection_retry_on_startup=True)
+app.conf.update(
+    broker_url=os.environ.get("FD_REDIS_URL", "memory://"), broker_connection_retry_on_startup=True
+)
 
 order_placed = Signal()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -39,12 +38,12 @@ class Calls:
 
 
 @pytest.fixture
-def calls(impl: ModuleType) -> Iterator[tuple[Any, Calls]]:
+def calls(impl: ModuleType) -> tuple[Any, Calls]:
     signal = impl.Signal()
     recorder = Calls()
     signal.connect(recorder.receiver)
     gc.collect()  # held weakly: it must survive this
-    yield signal, recorder
+    return signal, recorder
 
 
 def test_runs_after_commit(calls: tuple[Any, Calls]) -> None:
@@ -62,7 +61,7 @@ def test_runs_after_commit(calls: tuple[Any, Calls]) -> None:
 
 def test_never_runs_after_rollback(calls: tuple[Any, Calls]) -> None:
     signal, recorder = calls
-    with pytest.raises(RuntimeError), transaction.atomic():
+    with pytest.raises(RuntimeError), transaction.atomic():  # noqa: PT012 (the raise at its end rolls back)
         signal.send(sender=None, value=1)
         raise RuntimeError("roll back")
     with transaction.atomic():
@@ -144,7 +143,9 @@ def test_other_database_in_autocommit_runs_at_once(calls: tuple[Any, Calls]) -> 
         assert recorder.values() == [1]
 
 
-def test_exception_is_logged_and_other_callbacks_run(impl: ModuleType, caplog: pytest.LogCaptureFixture) -> None:
+def test_exception_is_logged_and_other_callbacks_run(
+    impl: ModuleType, caplog: pytest.LogCaptureFixture
+) -> None:
     signal = impl.Signal()
     ran: list[str] = []
 
@@ -168,7 +169,9 @@ def test_exception_is_logged_and_other_callbacks_run(impl: ModuleType, caplog: p
     assert record.exc_info is not None and record.exc_info[0] is ValueError
 
 
-def test_exception_in_autocommit_is_logged_not_raised(impl: ModuleType, caplog: pytest.LogCaptureFixture) -> None:
+def test_exception_in_autocommit_is_logged_not_raised(
+    impl: ModuleType, caplog: pytest.LogCaptureFixture
+) -> None:
     signal = impl.Signal()
 
     def failing(sender: Any, **kwargs: Any) -> None:

@@ -38,5 +38,6 @@ def test_deferred_benchmark_runs(workers: Workers, tmp_path: Path) -> None:
     spec.loader.exec_module(run)
     assert set(times["slow"]) == set(run.DESCRIPTIONS)
     throughput = {engine: {1: 10.0, 2: 15.0} for engine in ("celery_amqp", "celery_redis", "tasks_db_now")}
-    report = run.render(times, throughput, SimpleNamespace(rounds=1, slow_sends=1, trivial_sends=2, messages=1), 1.0)
+    options = SimpleNamespace(rounds=1, slow_sends=1, trivial_sends=2, messages=1)
+    report = run.render(times, throughput, options, 1.0)
     assert report.count("\n| ") == 2 * (len(run.DESCRIPTIONS) - 1) + 3 + 3

@@ -76,7 +76,9 @@ def test_rolled_back_send_is_never_enqueued(
     assert not [line for line in read_log(delivery_log) if line.get("delivery_id") == rolled_back.delivery_id]
 
 
-def test_enqueue_now_runs_even_for_a_rollback(impl: ModuleType, impl_name: str, workers: Workers, delivery_log: Path) -> None:
+def test_enqueue_now_runs_even_for_a_rollback(
+    impl: ModuleType, impl_name: str, workers: Workers, delivery_log: Path
+) -> None:
     """enqueue="now" is the tutorials' bug, available on request: the task is
     sent inside the transaction, so it is delivered although the transaction
     rolled back, and the worker does not find the row."""
@@ -85,20 +87,28 @@ def test_enqueue_now_runs_even_for_a_rollback(impl: ModuleType, impl_name: str, 
     with transaction.atomic():
         response = send(signal, wrapper, instance=Order.objects.create(number=104))
         transaction.set_rollback(True)
-    [failure] = wait_for(lambda: events(delivery_log, "celery_failure", response.delivery_id), 90, "the task to fail")
+    [failure] = wait_for(
+        lambda: events(delivery_log, "celery_failure", response.delivery_id), 90, "the task to fail"
+    )
     assert failure["exception"] == "DoesNotExist"
     committed = send(signal, wrapper, instance=Order.objects.create(number=105))  # autocommit
     wait_for_deliveries(delivery_log, [committed.delivery_id])
 
 
-def test_failing_receiver_fails_the_celery_task(impl: ModuleType, impl_name: str, workers: Workers, delivery_log: Path) -> None:
+def test_failing_receiver_fails_the_celery_task(
+    impl: ModuleType, impl_name: str, workers: Workers, delivery_log: Path
+) -> None:
     workers.celery("redis", impl_name)
     response = send(order_placed(impl), receivers.celery_fails[impl_name], note="x")
-    [failure] = wait_for(lambda: events(delivery_log, "celery_failure", response.task_id), 90, "Celery's task_failure")
+    [failure] = wait_for(
+        lambda: events(delivery_log, "celery_failure", response.task_id), 90, "Celery's task_failure"
+    )
     assert (failure["exception"], failure["message"]) == ("RuntimeError", "this receiver fails on purpose")
 
 
-def test_celery_retries_the_receiver(impl: ModuleType, impl_name: str, workers: Workers, delivery_log: Path) -> None:
+def test_celery_retries_the_receiver(
+    impl: ModuleType, impl_name: str, workers: Workers, delivery_log: Path
+) -> None:
     """retry_on: Celery's own task.retry runs it again (attempts 1 and 2 fail)."""
     workers.celery("redis", impl_name)
     response = send(order_placed(impl), receivers.celery_flaky[impl_name], note="x")
@@ -109,7 +119,9 @@ def test_celery_retries_the_receiver(impl: ModuleType, impl_name: str, workers: 
     assert not events(delivery_log, "celery_failure", response.task_id)
 
 
-def test_outbox_delivers_and_empties(impl: ModuleType, impl_name: str, workers: Workers, delivery_log: Path) -> None:
+def test_outbox_delivers_and_empties(
+    impl: ModuleType, impl_name: str, workers: Workers, delivery_log: Path
+) -> None:
     workers.celery("amqp", impl_name)
     signal, wrapper = order_placed(impl), receivers.celery_amqp_outbox[impl_name]
     with transaction.atomic():
@@ -126,7 +138,9 @@ def test_outbox_delivers_and_empties(impl: ModuleType, impl_name: str, workers: 
     wait_for_deliveries(delivery_log, [committed.delivery_id])
 
 
-def test_outbox_on_the_other_database(impl: ModuleType, impl_name: str, workers: Workers, delivery_log: Path) -> None:
+def test_outbox_on_the_other_database(
+    impl: ModuleType, impl_name: str, workers: Workers, delivery_log: Path
+) -> None:
     """The outbox row is written to the send's database, in its transaction."""
     workers.celery("redis", impl_name)
     signal, wrapper = order_placed(impl), receivers.celery_redis_outbox[impl_name]
@@ -139,7 +153,9 @@ def test_outbox_on_the_other_database(impl: ModuleType, impl_name: str, workers:
     assert line["kwargs"]["instance"]["db"] == "other"
 
 
-def test_idempotent_receiver_does_the_work_once(impl: ModuleType, impl_name: str, workers: Workers, delivery_log: Path) -> None:
+def test_idempotent_receiver_does_the_work_once(
+    impl: ModuleType, impl_name: str, workers: Workers, delivery_log: Path
+) -> None:
     """At least once: a message published twice (a relay that died after
     publishing, before deleting the row) reaches the receiver twice with the
     same delivery id, and the receiver's check makes the second a no-op."""

@@ -37,7 +37,9 @@ def test_framework_for_this_django() -> None:
 
 
 @pytest.mark.services
-def test_enqueued_after_commit_run_by_db_worker(impl: ModuleType, impl_name: str, workers: Workers, delivery_log: Path) -> None:
+def test_enqueued_after_commit_run_by_db_worker(
+    impl: ModuleType, impl_name: str, workers: Workers, delivery_log: Path
+) -> None:
     worker = workers.db_worker(impl_name)
     with transaction.atomic():
         order = Order.objects.create(number=201, note="committed")
@@ -51,7 +53,9 @@ def test_enqueued_after_commit_run_by_db_worker(impl: ModuleType, impl_name: str
     assert line["kwargs"]["instance"]["fields"]["note"] == "committed"
     assert line["attempt"] == 1
     task_row = wait_for(
-        lambda: DBTaskResult.objects.filter(id=response.task_id, status="SUCCESSFUL").first(), 60, "SUCCESSFUL"
+        lambda: DBTaskResult.objects.filter(id=response.task_id, status="SUCCESSFUL").first(),
+        60,
+        "SUCCESSFUL",
     )
     assert task_row.task_path == "fastdispatch.deferred.tasks.deliver"
     assert task_row.queue_name == f"fd_{impl_name}"
@@ -80,6 +84,8 @@ def test_enqueue_now_is_atomic_with_the_transaction(
 def test_failing_receiver_fails_the_task(impl: ModuleType, impl_name: str, workers: Workers) -> None:
     workers.db_worker(impl_name)
     response = send(order_placed(impl), receivers.tasks_db_fails[impl_name], note="x")
-    row = wait_for(lambda: DBTaskResult.objects.filter(id=response.task_id, status="FAILED").first(), 90, "FAILED")
+    row = wait_for(
+        lambda: DBTaskResult.objects.filter(id=response.task_id, status="FAILED").first(), 90, "FAILED"
+    )
     assert row.exception_class_path == "builtins.RuntimeError"
     assert "this receiver fails on purpose" in row.traceback

@@ -91,19 +91,24 @@ def test_sender_killed_after_commit(
     rows = []
     for mode in ("outbox", "tasks_now", "on_commit"):
         got = by_mode(found, mode)
-        rows.append((mode, str(len(all_committed)), str(len(set(got) & all_committed)), str(len(all_committed - set(got))),
-                     str(len(got) - len(set(got))), str(len(set(got) - all_committed))))
+        rows.append((mode, str(len(all_committed)), str(len(set(got) & all_committed)),
+                     str(len(all_committed - set(got))), str(len(got) - len(set(got))),
+                     str(len(set(got) - all_committed))))
     with capsys.disabled():
         print(f"\n\nSender killed after commit ({impl_name}): 3 runs killed by their own commit callback, "
-              f"1 run killed from outside after {len(loop_committed)} commits; {len(rolled_back)} transactions rolled back")
+              f"1 run killed from outside after {len(loop_committed)} commits; "
+              f"{len(rolled_back)} transactions rolled back")
         print(counting.table(rows, ("mode", "committed", "delivered", "lost", "duplicates", "not committed")))
-        print(f"sending took {sent_in:.1f}s; the no-loss modes had delivered everything {delivered_in:.1f}s later\n")
+        print(f"sending took {sent_in:.1f}s; "
+              f"the no-loss modes had delivered everything {delivered_in:.1f}s later\n")
 
     assert set(killed_after_commit) <= all_committed  # the commits did happen
     assert not set(rolled_back) & all_committed
     for mode in NO_LOSS:
         got = set(by_mode(found, mode))
-        assert got == all_committed, f"{mode}: lost {sorted(all_committed - got)}, extra {sorted(got - all_committed)}"
+        assert got == all_committed, (
+            f"{mode}: lost {sorted(all_committed - got)}, extra {sorted(got - all_committed)}"
+        )
     on_commit = set(by_mode(found, "on_commit"))
     assert on_commit <= all_committed
     assert not on_commit & set(killed_after_commit)  # killed before its enqueue: lost

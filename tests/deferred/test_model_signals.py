@@ -17,7 +17,9 @@ from . import services
 from .shop.signals import impl_name
 
 
-def run_script(script: str, impl_name: str, tmp_path: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+def run_script(
+    script: str, impl_name: str, tmp_path: Path, *args: str, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
     log = tmp_path / "deliveries.jsonl"
     env = services.project_env(tmp_path, log, impl_name)
     return subprocess.run(

@@ -85,21 +85,26 @@ def test_broker_outage(
     now_failures = {
         line["task_id"]
         for line in services.read_log(delivery_log)
-        if line.get("event") == "celery_failure" and "NowOrder matching query does not exist" in line.get("message", "")
+        if line.get("event") == "celery_failure"
+        and "NowOrder matching query does not exist" in line.get("message", "")
     }
 
     rows = []
     for mode in MODES:
         for phase in PHASES:
             done, got = committed.get((mode, phase), set()), delivered.get((mode, phase))
-            rows.append((mode, phase, str(len(done)), str(len(set(got))), str(len(done - set(got))), str(len(got) - len(set(got)))))
+            rows.append((mode, phase, str(len(done)), str(len(set(got))), str(len(done - set(got))),
+                         str(len(got) - len(set(got)))))
     with capsys.disabled():
-        print(f"\n\nBroker outage ({impl_name}): {PER_PHASE} orders per mode and phase, RabbitMQ down for {outage_seconds:.1f}s of sends")
+        print(f"\n\nBroker outage ({impl_name}): {PER_PHASE} orders per mode and phase, "
+              f"RabbitMQ down for {outage_seconds:.1f}s of sends")
         print(counting.table(rows, ("mode", "phase", "committed", "delivered", "lost", "duplicates")))
         errors = sorted({line["error"].split(":")[0] for line in outage_lines if line["error"]})
         print(f"errors the sender saw during the outage: {errors}")
-        print(f"'now' tasks that ran before their commit or after a rollback and failed (DoesNotExist): {len(now_failures)}")
-        print(f"tasks of rolled-back transactions that ran on another row with the same primary key: {dict(delivered.wrong_row)}\n")
+        print("'now' tasks that ran before their commit or after a rollback and failed (DoesNotExist): "
+              f"{len(now_failures)}")
+        print("tasks of rolled-back transactions that ran on another row with the same primary key: "
+              f"{dict(delivered.wrong_row)}\n")
 
     rolled_back = {line["number"] for line in sender.lines if line["committed"] is False}
     assert not rolled_back & delivered.numbers(), "a rolled-back or failed transaction was delivered"
@@ -121,6 +126,8 @@ def test_broker_outage(
     # another row that reused the rolled-back primary key. A message can run
     # more than once (at least once: a failed run whose acknowledgement the
     # stopping broker never got is run again), so count messages, not runs.
-    now_lost = sum(len(committed[("now", phase)] - set(delivered.get(("now", phase)))) for phase in ("before", "after"))
+    now_lost = sum(
+        len(committed[("now", phase)] - set(delivered.get(("now", phase)))) for phase in ("before", "after")
+    )
     never_succeeded = (now_failures | delivered.wrong_row_ids["now"]) - delivered.ids["now"]
     assert len(never_succeeded) == now_lost + 2

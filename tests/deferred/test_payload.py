@@ -51,7 +51,14 @@ def send_now(impl: ModuleType) -> Iterator[Any]:
 
 def test_json_values_travel_as_json(send_now: Any) -> None:
     message = send_now(
-        sender="shop", number=1, ratio=0.5, flag=True, nothing=None, text="é", items=(1, [2, 3]), meta={"a": {"b": [None]}}
+        sender="shop",
+        number=1,
+        ratio=0.5,
+        flag=True,
+        nothing=None,
+        text="é",
+        items=(1, [2, 3]),
+        meta={"a": {"b": [None]}},
     )
     assert json.loads(json.dumps(message)) == message
     kwargs = message["kwargs"]
@@ -64,7 +71,9 @@ def test_json_values_travel_as_json(send_now: Any) -> None:
 
 def test_models_classes_and_sets(send_now: Any) -> None:
     order = Order.objects.create(number=3)
-    message = send_now(sender=Order, instance=order, fields=frozenset({"b", "a"}), pks={2, 1}, kind=Importable)
+    message = send_now(
+        sender=Order, instance=order, fields=frozenset({"b", "a"}), pks={2, 1}, kind=Importable
+    )
     kwargs = message["kwargs"]
     assert message["sender"] == ["model_class", "shop.Order"]
     assert kwargs["instance"] == ["model", "shop.Order", str(order.pk), "default"]
@@ -111,26 +120,45 @@ def test_post_delete_gets_a_snapshot(delivery_log: Any) -> None:
 
 # -- what cannot travel ------------------------------------------------------------------
 
-NAME = r"Cannot send tests\.deferred\.shop\.signals\.order_placed_\w+ to tests\.deferred\.shop\.receivers\.record on a worker: "
+NAME = (
+    r"Cannot send tests\.deferred\.shop\.signals\.order_placed_\w+ "
+    r"to tests\.deferred\.shop\.receivers\.record on a worker: "
+)
 NOTHING = "Nothing was enqueued for this send."
 
 
 @pytest.mark.parametrize(
     ("named", "expected"),
     [
-        ({"when": datetime.datetime(2026, 1, 1)}, r"argument 'when' \(datetime\.datetime: .*\) is not JSON-serialisable"),
-        ({"amount": decimal.Decimal("1.5")}, r"argument 'amount' \(decimal\.Decimal: Decimal\('1\.5'\)\) is not JSON"),
-        ({"meta": {"at": object()}}, r"argument 'meta'\['at'\] \(builtins\.object: .*\) is not JSON-serialisable"),
+        (
+            {"when": datetime.datetime(2026, 1, 1)},
+            r"argument 'when' \(datetime\.datetime: .*\) is not JSON-serialisable",
+        ),
+        (
+            {"amount": decimal.Decimal("1.5")},
+            r"argument 'amount' \(decimal\.Decimal: Decimal\('1\.5'\)\) is not JSON",
+        ),
+        (
+            {"meta": {"at": object()}},
+            r"argument 'meta'\['at'\] \(builtins\.object: .*\) is not JSON-serialisable",
+        ),
         ({"items": [1, {2}]}, r"argument 'items'\[1\] \(builtins\.set: \{2\}\) is not JSON-serialisable"),
         ({"meta": {1: "x"}}, r"argument 'meta'\[1\] \(builtins\.int: 1\) is a dict key that is not a str"),
         ({"ratio": float("nan")}, r"argument 'ratio' \(builtins\.float: nan\) is not a finite number"),
         ({"instance": Order(number=1)}, r"argument 'instance' .* is a model instance without a primary key"),
         ({"kind": type("Local", (), {})}, r"argument 'kind' .* is a class that a worker cannot import"),
-        ({"callback": print}, r"argument 'callback' \(builtins\.builtin_function_or_method: .*\) is not JSON"),
+        (
+            {"callback": print},
+            r"argument 'callback' \(builtins\.builtin_function_or_method: .*\) is not JSON",
+        ),
     ],
-    ids=["datetime", "decimal", "nested", "set-in-list", "int-key", "nan", "unsaved", "local-class", "function"],
+    ids=[
+        "datetime", "decimal", "nested", "set-in-list", "int-key", "nan", "unsaved", "local-class", "function"
+    ],
 )
-def test_not_serialisable_is_a_type_error_at_send(send_now: Any, named: dict[str, Any], expected: str) -> None:
+def test_not_serialisable_is_a_type_error_at_send(
+    send_now: Any, named: dict[str, Any], expected: str
+) -> None:
     enqueued = len(dummy_results())
     with pytest.raises(TypeError, match=NAME + expected) as raised:
         send_now(sender=None, **named)
@@ -166,7 +194,8 @@ def test_several_worker_receivers_all_or_nothing(impl: ModuleType) -> None:
     first deferred receiver (send) or every one of them (send_robust), and
     nothing of that send is enqueued by any."""
     signal = order_placed(impl)
-    first, second = receivers.tasks_dummy_now, on_worker(DjangoTasks(backend="dummy"), enqueue="now")(receivers.trivial)
+    first = receivers.tasks_dummy_now
+    second = on_worker(DjangoTasks(backend="dummy"), enqueue="now")(receivers.trivial)
     signal.connect(first)
     signal.connect(second)
     enqueued = len(dummy_results())
@@ -186,5 +215,7 @@ def test_several_worker_receivers_all_or_nothing(impl: ModuleType) -> None:
 def test_signal_a_worker_cannot_import(impl: ModuleType) -> None:
     local_signal = impl.Signal()
     local_signal.connect(receivers.tasks_dummy_now)
-    with pytest.raises(TypeError, match=r"the signal is not an attribute of any importable module.*order_placed = Signal\(\)"):
+    with pytest.raises(
+        TypeError, match=r"the signal is not an attribute of any importable module.*order_placed = Signal\(\)"
+    ):
         local_signal.send(sender=None)

@@ -30,7 +30,7 @@ def test_require_services_makes_the_skip_a_failure(tmp_path: Path, required: boo
     # A test marked services whose server is missing, run by pytest with the
     # project's conftest: skipped, or with --require-services failed.
     tests = Path(__file__).resolve().parent.parent
-    (tmp_path / "conftest.py").write_text(f"from tests.conftest import *  # noqa: F403\n")
+    (tmp_path / "conftest.py").write_text("from tests.conftest import *  # noqa: F403\n")
     (tmp_path / "test_needs_a_server.py").write_text(
         textwrap.dedent(
             """

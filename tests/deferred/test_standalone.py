@@ -24,7 +24,8 @@ def test_worker_mode_without_django(impl: ModuleType, redis: services.Redis, tmp
     env = services.project_env(tmp_path, log, name, FD_REDIS_URL=redis.url)
     del env["DJANGO_SETTINGS_MODULE"]
     command = [
-        sys.executable, "-m", "celery", "-A", "tests.deferred.standalone_app:app", "worker", "-P", "prefork", "-c", "1",
+        sys.executable, "-m", "celery", "-A", "tests.deferred.standalone_app:app", "worker",
+        "-P", "prefork", "-c", "1",
         "-Q", f"fd-standalone-{name}", "-n", f"standalone-{name}-{os.getpid()}@localhost",
         "--without-gossip", "--without-mingle", "-l", "INFO",
     ]

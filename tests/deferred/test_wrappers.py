@@ -23,7 +23,6 @@ from fastdispatch.deferred import (
     after_commit,
     on_worker,
 )
-
 from fastdispatch.deferred._django_tasks import tasks_framework
 
 from . import services
@@ -264,7 +263,11 @@ def test_function_of_main_script_is_refused(tmp_path: Any) -> None:
         )
     )
     result = subprocess.run(
-        [sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=60, cwd=services.ROOT
+        [sys.executable, str(script), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=services.ROOT,
     )
     assert "handler is defined in the __main__ script" in result.stdout, result.stdout + result.stderr
 
@@ -313,11 +316,14 @@ def test_import_fastdispatch_imports_none_of_this() -> None:
         before = set(sys.modules)
         import fastdispatch
         base = set(sys.modules)
-        print(sorted(m for m in base - before if m.startswith(("fastdispatch.deferred", "fastdispatch.outbox", "django", "celery", "kombu"))))
+        watched = ("fastdispatch.deferred", "fastdispatch.outbox", "django", "celery", "kombu")
+        print(sorted(m for m in base - before if m.startswith(watched)))
         import fastdispatch.deferred
         added = set(sys.modules) - base
         print(sorted(m for m in added if m.startswith(("django", "celery", "kombu", "asyncio"))))
         """
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
     assert result.stdout.splitlines() == ["[]", "[]"], result.stdout + result.stderr

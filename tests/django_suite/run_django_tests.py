@@ -45,9 +45,10 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SDIST_DIR_ENV = "FASTDISPATCH_DJANGO_SDIST_DIR"
@@ -436,7 +437,7 @@ class _Tee:
 def unittest_summary(output: str) -> tuple[int | None, str | None]:
     """``(N, status line)`` from the last ``Ran N tests`` in ``output``."""
     ran = None
-    for ran in RAN_RE.finditer(output):
+    for ran in RAN_RE.finditer(output):  # noqa: B007 (the last match is kept)
         pass
     if ran is None:
         return None, None

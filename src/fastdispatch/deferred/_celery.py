@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._delivery import Message
-from ._engines import RetryPolicy
+if TYPE_CHECKING:
+    from ._delivery import Message
+    from ._engines import RetryPolicy
 
 __all__ = ["TASK_NAME", "CeleryEngine"]
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import contextvars
 import uuid
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from .. import _hooks
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     from ._engines import Engine
 
 __all__ = [

@@ -13,10 +13,13 @@ backend records it (status FAILED, with the traceback).
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
 
-from ._delivery import Message
-from ._engines import RetryPolicy
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from ._delivery import Message
+    from ._engines import RetryPolicy
 
 __all__ = ["DjangoTasks", "tasks_framework"]
 
@@ -84,4 +87,7 @@ class DjangoTasks:
         return hash(self._key())
 
     def __repr__(self) -> str:
-        return f"DjangoTasks(backend={self.backend!r}, queue_name={self.queue_name!r}, priority={self.priority!r})"
+        return (
+            f"DjangoTasks(backend={self.backend!r}, queue_name={self.queue_name!r}, "
+            f"priority={self.priority!r})"
+        )

@@ -10,9 +10,10 @@ object made with options.
 from __future__ import annotations
 
 import types
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from ._delivery import Message
+if TYPE_CHECKING:
+    from ._delivery import Message
 
 __all__ = ["Engine", "RetryPolicy", "as_engine"]
 

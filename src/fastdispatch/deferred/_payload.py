@@ -27,8 +27,10 @@ from __future__ import annotations
 import inspect
 import math
 import sys
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = ["SNAPSHOT_SIGNALS", "decode_value", "encode_arguments", "is_model_instance"]
 

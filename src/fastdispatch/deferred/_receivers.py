@@ -23,8 +23,7 @@ import logging
 import sys
 import threading
 import weakref
-from collections.abc import Callable, Hashable, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._robust import robust_logger
 from ._delivery import (
@@ -54,6 +53,9 @@ from ._references import (
     signal_reference,
     worker_receiver_reference,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Hashable, Mapping
 
 __all__ = [
     "AfterCommitReceiver",
@@ -319,7 +321,8 @@ class WorkerReceiver(DeferredReceiver):
     def _defer(self, signal: Any, sender: Any, named: dict[str, Any]) -> Deferred:
         if self.enqueue != "now":
             require_django_settings(
-                f"on_worker(enqueue={self.enqueue!r})", "; for signals sent outside Django, pass enqueue='now'"
+                f"on_worker(enqueue={self.enqueue!r})",
+                "; for signals sent outside Django, pass enqueue='now'",
             )
         encoded = _check_whole_send(self, signal, sender, named)
         assert encoded is not None
@@ -490,5 +493,10 @@ def resolve_worker_receiver(
     workers = [w for w in kept.values() if isinstance(w, WorkerReceiver)]
     if isinstance(found, WorkerReceiver):
         workers.insert(0, found)
-    workers.sort(key=lambda w: (engine is not None and w.engine.name != engine, enqueue is not None and w.enqueue != enqueue))
+    workers.sort(
+        key=lambda w: (
+            engine is not None and w.engine.name != engine,
+            enqueue is not None and w.enqueue != enqueue,
+        )
+    )
     return func, (workers[0] if workers else None)

@@ -8,11 +8,13 @@ default backend).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._django_tasks import tasks_framework
 from ._worker import run_delivery
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["deliver"]
 

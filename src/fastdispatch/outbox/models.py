@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from django.db import models
 from django.utils import timezone
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from datetime import datetime
 
 
 class OutboxMessage(models.Model):
@@ -28,7 +30,7 @@ class OutboxMessage(models.Model):
 
     class Meta:
         db_table = "fastdispatch_outbox"
-        ordering = ["id"]
+        ordering = ["id"]  # noqa: RUF012 (a Django Meta option, read once by the model's metaclass)
 
     def __str__(self) -> str:
         return f"{self.receiver} ({self.delivery_id})"

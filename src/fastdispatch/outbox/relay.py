@@ -70,7 +70,9 @@ def relay_pending(using: str, *, batch: int = 100) -> RelayResult:
             rows.filter(pk=row_id).update(available_at=timezone.now(), last_error=_describe(error))
             result.failed += 1
             result.engine_unavailable = True
-            _logger.warning("Relay: %s refused outbox row %s (%s); will retry.", wrapper.engine.name, row_id, error)
+            _logger.warning(
+                "Relay: %s refused outbox row %s (%s); will retry.", wrapper.engine.name, row_id, error
+            )
             break  # the rest would fail the same way; the caller backs off
         rows.filter(pk=row_id).delete()
         result.sent += 1

@@ -13,14 +13,16 @@ from __future__ import annotations
 import json
 import logging
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import F
 from django.utils import timezone
 
 from ..deferred._delivery import Message, enqueue
-from ..deferred._engines import Engine
 from .models import OutboxMessage
+
+if TYPE_CHECKING:
+    from ..deferred._engines import Engine
 
 __all__ = ["CLAIM_SECONDS", "publish_after_commit", "store_message"]
 
@@ -77,7 +79,9 @@ def publish_after_commit(row_id: int, using: str, engine: Engine, message: Messa
     except Exception as error:
         # Published but still in the table: the relay will publish it again,
         # which at-least-once delivery allows (receivers are idempotent).
-        _logger.warning("Published %s but could not delete outbox row %s: %s", message["receiver"], row_id, error)
+        _logger.warning(
+            "Published %s but could not delete outbox row %s: %s", message["receiver"], row_id, error
+        )
 
 
 def _describe(error: BaseException) -> str:

@@ -59,7 +59,9 @@ if SCENARIO == "outage":
         post_save.connect(wrapper, sender=model)
     TRANSACTIONS = [(mode, model) for mode, (model, _) in MODES.items()]
 elif SCENARIO == "kill":
-    for wrapper in (receivers.kill_outbox[IMPL], receivers.kill_tasks_now[IMPL], receivers.kill_on_commit[IMPL]):
+    for wrapper in (
+        receivers.kill_outbox[IMPL], receivers.kill_tasks_now[IMPL], receivers.kill_on_commit[IMPL]
+    ):
         post_save.connect(wrapper, sender=models.Order)
     TRANSACTIONS = [("all", models.Order)]
 else:
@@ -81,7 +83,9 @@ def one(phase: str, mode: str, model: type, *, commit: bool, kill: bool = False)
             if not commit:
                 transaction.set_rollback(True)
     except Exception as error:
-        report(phase=phase, mode=mode, number=number, committed=False, error=f"{type(error).__name__}: {error}")
+        report(
+            phase=phase, mode=mode, number=number, committed=False, error=f"{type(error).__name__}: {error}"
+        )
     else:
         report(phase=phase, mode=mode, number=number, committed=commit, error=None)
 

@@ -42,4 +42,6 @@ def order_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
 
 
 # Signal.connect with a wrapper and Django's own keyword arguments.
-post_delete.connect(on_worker(DUMMY, enqueue="now")(order_deleted), sender=Order, dispatch_uid="order-deleted")
+post_delete.connect(
+    on_worker(DUMMY, enqueue="now")(order_deleted), sender=Order, dispatch_uid="order-deleted"
+)

@@ -35,7 +35,13 @@ def describe(value: Any) -> Any:
 
     if isinstance(value, models.Model):
         fields = {f.attname: f.value_to_string(value) for f in value._meta.concrete_fields}
-        return {"model": value._meta.label, "pk": value.pk, "adding": value._state.adding, "db": value._state.db, "fields": fields}
+        return {
+            "model": value._meta.label,
+            "pk": value.pk,
+            "adding": value._state.adding,
+            "db": value._state.db,
+            "fields": fields,
+        }
     if isinstance(value, type):
         return {"class": f"{value.__module__}.{value.__qualname__}"}
     if isinstance(value, (set, frozenset)):
@@ -122,7 +128,10 @@ celery_redis_outbox = {
 }
 celery_flaky = {
     impl: on_worker(
-        CeleryEngine(redis_app, queue=_queue(impl)), retry_on=(TransientError,), max_retries=3, retry_delay=0.1
+        CeleryEngine(redis_app, queue=_queue(impl)),
+        retry_on=(TransientError,),
+        max_retries=3,
+        retry_delay=0.1,
     )(flaky_record)
     for impl in IMPLS
 }
@@ -134,8 +143,12 @@ invoice_outbox = {
 
 # Django's Tasks framework, database backend (django-tasks-db), run by db_worker.
 tasks_db = {impl: on_worker(DjangoTasks(queue_name=f"fd_{impl}"))(record) for impl in IMPLS}
-tasks_db_now = {impl: on_worker(DjangoTasks(queue_name=f"fd_{impl}"), enqueue="now")(record) for impl in IMPLS}
-tasks_db_fails = {impl: on_worker(DjangoTasks(queue_name=f"fd_{impl}"), enqueue="now")(always_fails) for impl in IMPLS}
+tasks_db_now = {
+    impl: on_worker(DjangoTasks(queue_name=f"fd_{impl}"), enqueue="now")(record) for impl in IMPLS
+}
+tasks_db_fails = {
+    impl: on_worker(DjangoTasks(queue_name=f"fd_{impl}"), enqueue="now")(always_fails) for impl in IMPLS
+}
 # The dummy backend keeps what is enqueued in memory: no worker needed.
 tasks_dummy = on_worker(DjangoTasks(backend="dummy"))(record)
 tasks_dummy_now = on_worker(DjangoTasks(backend="dummy"), enqueue="now")(record)
@@ -156,10 +169,16 @@ def record_on_commit(sender: Any, **kwargs: Any) -> None:
 
 
 kill_outbox = {
-    impl: on_worker(CeleryEngine(amqp_app, queue=_queue(impl)), enqueue="outbox")(record_outbox) for impl in IMPLS
+    impl: on_worker(CeleryEngine(amqp_app, queue=_queue(impl)), enqueue="outbox")(record_outbox)
+    for impl in IMPLS
 }
-kill_tasks_now = {impl: on_worker(DjangoTasks(queue_name=f"fd_{impl}"), enqueue="now")(record_tasks_now) for impl in IMPLS}
-kill_on_commit = {impl: on_worker(CeleryEngine(amqp_app, queue=_queue(impl)))(record_on_commit) for impl in IMPLS}
+kill_tasks_now = {
+    impl: on_worker(DjangoTasks(queue_name=f"fd_{impl}"), enqueue="now")(record_tasks_now)
+    for impl in IMPLS
+}
+kill_on_commit = {
+    impl: on_worker(CeleryEngine(amqp_app, queue=_queue(impl)))(record_on_commit) for impl in IMPLS
+}
 
 
 # The benchmarks (benchmarks/deferred/): every mode for the 50 ms receiver and

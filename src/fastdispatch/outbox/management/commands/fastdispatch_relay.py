@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import signal
 import time
-from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connections
 
 from ...models import OutboxMessage
 from ...relay import relay_pending
+
+if TYPE_CHECKING:
+    from types import FrameType
 
 
 class Command(BaseCommand):
@@ -26,10 +28,15 @@ class Command(BaseCommand):
             "--database",
             action="append",
             dest="databases",
-            help="Database alias to relay from (repeatable). Default: every database with the outbox table.",
+            help=(
+                "Database alias to relay from (repeatable). "
+                "Default: every database with the outbox table."
+            ),
         )
         parser.add_argument("--once", action="store_true", help="Relay what is due, then exit.")
-        parser.add_argument("--interval", type=float, default=0.5, help="Seconds between polls when idle (0.5).")
+        parser.add_argument(
+            "--interval", type=float, default=0.5, help="Seconds between polls when idle (0.5)."
+        )
         parser.add_argument("--batch", type=int, default=100, help="Rows per database per poll (100).")
 
     def handle(self, *args: Any, **options: Any) -> None:
