@@ -274,3 +274,27 @@ skip_if_classes_are_immortal = pytest.mark.skipif(
     reason="free-threaded CPython 3.13 makes a class immortal once a thread has "
     "started, so a class sender is never garbage collected",
 )
+
+
+SENTRY_CAPTURING = """
+import sentry_sdk
+from sentry_sdk.integrations.django import DjangoIntegration
+from sentry_sdk.transport import Transport
+
+envelopes = []
+
+class Capture(Transport):
+    def capture_envelope(self, envelope):
+        envelopes.append(envelope)
+
+sentry_sdk.init(
+    dsn="https://public@sentry.invalid/1",
+    integrations=[DjangoIntegration(signals_spans=True)],
+    default_integrations=False,
+    traces_sample_rate=1.0,
+    transport=Capture,
+)
+"""
+"""The start of a script run in a Django project: sentry-sdk with its Django
+integration's signal spans, every envelope kept in ``envelopes`` (nothing is
+sent anywhere)."""

@@ -13,7 +13,7 @@ from types import ModuleType
 
 import pytest
 
-from .helpers import IMPLEMENTATIONS
+from .helpers import IMPLEMENTATIONS, SENTRY_CAPTURING
 
 pytest.importorskip(
     "django",
@@ -559,27 +559,12 @@ def test_sentry_sdk_sees_every_send(impl: ModuleType, project: Path) -> None:
     out = _run_installed(
         project,
         impl,
+        SENTRY_CAPTURING,
         """
-        import sentry_sdk
-        from sentry_sdk.integrations.django import DjangoIntegration
-        from sentry_sdk.transport import Transport
         from django.dispatch import Signal
         from django.db.models import signals
         from fdapp.models import Pizza
 
-        envelopes = []
-
-        class Capture(Transport):
-            def capture_envelope(self, envelope):
-                envelopes.append(envelope)
-
-        sentry_sdk.init(
-            dsn="https://public@sentry.invalid/1",
-            integrations=[DjangoIntegration(signals_spans=True)],
-            default_integrations=False,
-            traces_sample_rate=1.0,
-            transport=Capture,
-        )
         wrapped = Signal._live_receivers
         assert wrapped.__name__ == "_sentry_live_receivers", wrapped
 

@@ -33,6 +33,8 @@ from opentelemetry.trace import StatusCode
 from fastdispatch import _hooks, otel, tracing
 from fastdispatch.otel import OpenTelemetryTracer
 
+from .helpers import SENTRY_CAPTURING
+
 # -- fixtures and helpers ----------------------------------------------------------
 
 
@@ -1061,10 +1063,7 @@ def test_a_django_page_span_tree(impl: types.ModuleType, project: Path) -> None:
     )
 
 
-SENTRY = """
-import sentry_sdk
-from sentry_sdk.integrations.django import DjangoIntegration
-from sentry_sdk.transport import Transport
+SENTRY = SENTRY_CAPTURING + """
 from django.dispatch import Signal
 from django.db.models import signals
 from fdapp.models import Pizza
@@ -1073,20 +1072,6 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from fastdispatch import tracing
 from fastdispatch.otel import OpenTelemetryTracer
-
-envelopes = []
-
-class Capture(Transport):
-    def capture_envelope(self, envelope):
-        envelopes.append(envelope)
-
-sentry_sdk.init(
-    dsn="https://public@sentry.invalid/1",
-    integrations=[DjangoIntegration(signals_spans=True)],
-    default_integrations=False,
-    traces_sample_rate=1.0,
-    transport=Capture,
-)
 
 def first(sender, **kwargs):
     return 1

@@ -19,21 +19,12 @@ from .environment import Workers
 from .services import read_log, wait_for, wait_for_deliveries
 from .shop import receivers
 from .shop.models import InvoiceSent, Order
-from .shop.signals import order_placed
+from .shop.signals import order_placed, send_once
 
 pytestmark = pytest.mark.services
 
 NUMBERS = itertools.count(10_000)
 WRAPPERS = {"redis": receivers.celery_redis, "amqp": receivers.celery_amqp}
-
-
-def send(signal: Any, wrapper: Any, **named: Any) -> Any:
-    signal.connect(wrapper)
-    try:
-        [(_, response)] = signal.send(sender=Order, **named)
-    finally:
-        signal.disconnect(wrapper)
-    return response
 
 
 def events(log: Path, event: str, task_id: str) -> list[dict[str, Any]]:
@@ -48,7 +39,7 @@ def test_delivered_after_commit_with_the_row_refetched(
     signal = order_placed(impl)
     with transaction.atomic():
         order = Order.objects.create(number=101, note="committed")
-        response = send(signal, WRAPPERS[broker][impl_name], instance=order, tags={"a"}, using="default")
+        response = send_once(signal, WRAPPERS[broker][impl_name], instance=order, tags={"a"}, using="default")
         assert response.task_id == response.delivery_id  # Celery's task id is the delivery id
     [line] = wait_for_deliveries(delivery_log, [response.delivery_id])[response.delivery_id]
     assert line["pid"] != os.getpid()  # a worker process (prefork: a child of the worker)
@@ -66,10 +57,10 @@ def test_rolled_back_send_is_never_enqueued(
     signal, wrapper = order_placed(impl), WRAPPERS[broker][impl_name]
     with transaction.atomic():
         order = Order.objects.create(number=102)
-        rolled_back = send(signal, wrapper, instance=order)
+        rolled_back = send_once(signal, wrapper, instance=order)
         transaction.set_rollback(True)
     with transaction.atomic():
-        committed = send(signal, wrapper, instance=Order.objects.create(number=103))
+        committed = send_once(signal, wrapper, instance=Order.objects.create(number=103))
     # One worker, one queue, in order: once the later send arrived, the
     # earlier one would have too.
     wait_for_deliveries(delivery_log, [committed.delivery_id])
@@ -85,13 +76,13 @@ def test_enqueue_now_runs_even_for_a_rollback(
     workers.celery("amqp", impl_name)
     signal, wrapper = order_placed(impl), receivers.celery_amqp_now[impl_name]
     with transaction.atomic():
-        response = send(signal, wrapper, instance=Order.objects.create(number=104))
+        response = send_once(signal, wrapper, instance=Order.objects.create(number=104))
         transaction.set_rollback(True)
     [failure] = wait_for(
         lambda: events(delivery_log, "celery_failure", response.delivery_id), 90, "the task to fail"
     )
     assert failure["exception"] == "DoesNotExist"
-    committed = send(signal, wrapper, instance=Order.objects.create(number=105))  # autocommit
+    committed = send_once(signal, wrapper, instance=Order.objects.create(number=105))  # autocommit
     wait_for_deliveries(delivery_log, [committed.delivery_id])
 
 
@@ -99,7 +90,7 @@ def test_failing_receiver_fails_the_celery_task(
     impl: ModuleType, impl_name: str, workers: Workers, delivery_log: Path
 ) -> None:
     workers.celery("redis", impl_name)
-    response = send(order_placed(impl), receivers.celery_fails[impl_name], note="x")
+    response = send_once(order_placed(impl), receivers.celery_fails[impl_name], note="x")
     [failure] = wait_for(
         lambda: events(delivery_log, "celery_failure", response.task_id), 90, "Celery's task_failure"
     )
@@ -111,7 +102,7 @@ def test_celery_retries_the_receiver(
 ) -> None:
     """retry_on: Celery's own task.retry runs it again (attempts 1 and 2 fail)."""
     workers.celery("redis", impl_name)
-    response = send(order_placed(impl), receivers.celery_flaky[impl_name], note="x")
+    response = send_once(order_placed(impl), receivers.celery_flaky[impl_name], note="x")
     [line] = wait_for_deliveries(delivery_log, [response.delivery_id])[response.delivery_id]
     assert line["attempt"] == 3
     retries = events(delivery_log, "celery_retry", response.task_id)
@@ -126,11 +117,11 @@ def test_outbox_delivers_and_empties(
     signal, wrapper = order_placed(impl), receivers.celery_amqp_outbox[impl_name]
     with transaction.atomic():
         order = Order.objects.create(number=106)
-        committed = send(signal, wrapper, instance=order, using="default")
+        committed = send_once(signal, wrapper, instance=order, using="default")
         row = OutboxMessage.objects.get(delivery_id=committed.delivery_id)  # in the same transaction
         assert json.loads(row.message)["kwargs"]["instance"][2] == str(order.pk)
     with transaction.atomic():
-        rolled_back = send(signal, wrapper, instance=Order.objects.create(number=107))
+        rolled_back = send_once(signal, wrapper, instance=Order.objects.create(number=107))
         transaction.set_rollback(True)
     assert not OutboxMessage.objects.filter(delivery_id=rolled_back.delivery_id).exists()
     # Published right after the commit by this process, then deleted.
@@ -146,7 +137,7 @@ def test_outbox_on_the_other_database(
     signal, wrapper = order_placed(impl), receivers.celery_redis_outbox[impl_name]
     with transaction.atomic(using="other"):
         order = Order.objects.using("other").create(number=108)
-        response = send(signal, wrapper, instance=order, using="other")
+        response = send_once(signal, wrapper, instance=order, using="other")
         assert OutboxMessage.objects.using("other").filter(delivery_id=response.delivery_id).exists()
         assert not OutboxMessage.objects.using("default").filter(delivery_id=response.delivery_id).exists()
     [line] = wait_for_deliveries(delivery_log, [response.delivery_id])[response.delivery_id]
@@ -164,7 +155,7 @@ def test_idempotent_receiver_does_the_work_once(
     number = next(NUMBERS)
     with transaction.atomic():
         order = Order.objects.create(number=number)
-        response = send(order_placed(impl), wrapper, instance=order)
+        response = send_once(order_placed(impl), wrapper, instance=order)
         message = json.loads(OutboxMessage.objects.get(delivery_id=response.delivery_id).message)
     wait_for_deliveries(delivery_log, [response.delivery_id])
     enqueue(wrapper.engine, message)  # the duplicate

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import django
 import pytest
@@ -19,16 +18,7 @@ from .environment import Workers
 from .services import read_log, wait_for, wait_for_deliveries
 from .shop import receivers
 from .shop.models import Order
-from .shop.signals import order_placed
-
-
-def send(signal: Any, wrapper: Any, **named: Any) -> Any:
-    signal.connect(wrapper)
-    try:
-        [(_, response)] = signal.send(sender=Order, **named)
-    finally:
-        signal.disconnect(wrapper)
-    return response
+from .shop.signals import order_placed, send_once
 
 
 def test_framework_for_this_django() -> None:
@@ -43,7 +33,7 @@ def test_enqueued_after_commit_run_by_db_worker(
     worker = workers.db_worker(impl_name)
     with transaction.atomic():
         order = Order.objects.create(number=201, note="committed")
-        response = send(order_placed(impl), receivers.tasks_db[impl_name], instance=order)
+        response = send_once(order_placed(impl), receivers.tasks_db[impl_name], instance=order)
         assert response.task_id is None  # not enqueued yet
         tasks_before = DBTaskResult.objects.count()
     assert DBTaskResult.objects.count() == tasks_before + 1
@@ -70,12 +60,12 @@ def test_enqueue_now_is_atomic_with_the_transaction(
     workers.db_worker(impl_name)
     signal, wrapper = order_placed(impl), receivers.tasks_db_now[impl_name]
     with transaction.atomic():
-        rolled_back = send(signal, wrapper, instance=Order.objects.create(number=202))
+        rolled_back = send_once(signal, wrapper, instance=Order.objects.create(number=202))
         assert DBTaskResult.objects.filter(id=rolled_back.task_id).exists()
         transaction.set_rollback(True)
     assert not DBTaskResult.objects.filter(id=rolled_back.task_id).exists()
     with transaction.atomic():
-        committed = send(signal, wrapper, instance=Order.objects.create(number=203))
+        committed = send_once(signal, wrapper, instance=Order.objects.create(number=203))
     wait_for_deliveries(delivery_log, [committed.delivery_id])
     assert not [line for line in read_log(delivery_log) if line.get("delivery_id") == rolled_back.delivery_id]
 
@@ -83,7 +73,7 @@ def test_enqueue_now_is_atomic_with_the_transaction(
 @pytest.mark.services
 def test_failing_receiver_fails_the_task(impl: ModuleType, impl_name: str, workers: Workers) -> None:
     workers.db_worker(impl_name)
-    response = send(order_placed(impl), receivers.tasks_db_fails[impl_name], note="x")
+    response = send_once(order_placed(impl), receivers.tasks_db_fails[impl_name], note="x")
     row = wait_for(
         lambda: DBTaskResult.objects.filter(id=response.task_id, status="FAILED").first(), 90, "FAILED"
     )

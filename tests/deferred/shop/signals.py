@@ -31,3 +31,16 @@ def order_placed(impl: ModuleType) -> Any:
 
 def order_shipped(impl: ModuleType) -> Any:
     return globals()[f"order_shipped_{impl_name(impl)}"]
+
+
+def send_once(signal: Any, wrapper: Any, **named: Any) -> Any:
+    """Send ``signal`` for ``Order`` with ``wrapper`` connected for this send
+    only; the wrapper's response (a ``Deferred`` for a deferred receiver)."""
+    from .models import Order  # the app registry is ready by the time tests send
+
+    signal.connect(wrapper)
+    try:
+        [(_, response)] = signal.send(sender=Order, **named)
+    finally:
+        signal.disconnect(wrapper)
+    return response
