@@ -5,16 +5,29 @@ wheel). Without it, the Cython extension is built; if compiling fails (no C
 compiler, say), the install still succeeds as pure Python and says so loudly.
 """
 
+import importlib.util
 import os
 import sys
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-NO_EXTENSIONS = os.environ.get("FASTDISPATCH_NO_EXTENSIONS", "") not in ("", "0")
+
+def _load_env():
+    # The package's one reader of its environment switches, loaded by path:
+    # the package itself is not importable before it is built.
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "src", "fastdispatch", "_env.py")
+    spec = importlib.util.spec_from_file_location("_fastdispatch_env", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_env = _load_env()
+NO_EXTENSIONS = _env.extensions_disabled()
 # For developers and CI: a failed compile is an error, not a fallback (a stale
 # extension from an earlier build would otherwise go on being tested).
-REQUIRE_EXTENSION = os.environ.get("FASTDISPATCH_REQUIRE_EXTENSION", "") not in ("", "0")
+REQUIRE_EXTENSION = _env.extension_required()
 CYTHON_SOURCE = os.path.join("csrc", "_dispatcher_c.pyx")
 
 
@@ -66,7 +79,12 @@ def extensions():
 
     # The source lives in csrc/; the module lands inside the package, next to
     # its pure-Python twin fastdispatch._dispatcher_py.
-    extension = Extension("fastdispatch._dispatcher_c", [CYTHON_SOURCE])
+    extension = Extension(
+        "fastdispatch._dispatcher_c",
+        [CYTHON_SOURCE],
+        include_dirs=["csrc"],  # fastdispatch_helpers.h
+        depends=[os.path.join("csrc", "fastdispatch_helpers.h")],
+    )
     return cythonize([extension], compiler_directives={"language_level": "3"})
 
 

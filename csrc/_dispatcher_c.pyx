@@ -1,33 +1,71 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, auto_pickle=False, binding=False
-"""Compiled implementation of the dispatcher: fastdispatch._dispatcher_c.
+# cython: language_level=3, boundscheck=False, wraparound=False, auto_pickle=False
+# cython: binding=True, embedsignature=True, freethreading_compatible=True
+"""Compiled implementation of the dispatcher's send path: fastdispatch._dispatcher_c.
 
-The twin of ``src/fastdispatch/_dispatcher_py.py``: same names, same
-behaviour, same storage (read that module's docstring first). What the
-compiler buys:
+The twin of ``src/fastdispatch/_dispatcher_py.py``: the same names, the same
+behaviour, read them side by side. Everything off the send path is shared by
+both and lives in ``fastdispatch._signal`` (how receivers are stored, what a
+subclass may override). What the compiler buys:
 
 - ``send`` walks the records in one loop that checks liveness, builds bound
   methods and calls receivers, with no intermediate lists;
 - weak references are read with the C API (``WeakMethod.__call__`` is Python
   code in CPython);
 - receivers are called through vectorcall, with the argument vector and the
-  keyword-names tuple built once per send and reused for every receiver.
+  keyword-names tuple built once per send and reused for every receiver;
+- ``send`` and ``send_robust`` are METH_FASTCALL methods: the caller's
+  argument vector becomes the receivers' without a keyword dict.
+
+The C helpers are in ``csrc/fastdispatch_helpers.h``. ``binding`` and
+``embedsignature`` make the methods introspectable (``inspect.signature``,
+``help()``), as the pure twin's are.
+
+Without the GIL (free-threaded CPython, ``freethreading_compatible``)
+----------------------------------------------------------------------
+A send takes no lock; connects, disconnects and cache fills take
+``signal.lock`` as before. What threads share, and how each is guarded on a
+free-threaded build (``FD_FREE_THREADED``; a GIL build compiles the plain
+loads and stores it always had):
+
+- ``_snapshot`` (the records tuple): immutable once published; the field is
+  read and replaced inside a critical section on the signal.
+- ``_records_dict`` (``_records``), ``_cache`` (``sender_receivers_cache``),
+  ``_use_caching``: behind properties, read and replaced inside a critical
+  section; the old object is released after it.
+- ``_caching``, ``_dead`` (``_dead_receivers``), ``_stock_type_version``, the
+  type's version tag and the module's ``_hooks_active``: C ints, relaxed
+  atomic loads and stores.
+- ``sender_receivers_cache`` entries: immutable tuples, read with
+  ``PyDict_GetItemRef`` (a strong reference, not a borrowed one), written
+  with the lock held.
+- ``_last_entry`` (the last sender's entry), ``_last_kwnames``,
+  ``_last_call_kwnames``: not used. These per-send memos would be written by
+  every send, and a race could free one under its reader; without them a
+  send looks the cache up and builds its keyword-names tuple.
+- Records, weak references, receivers: immutable tuples; weak references are
+  read with ``PyWeakref_GetRef``; receivers are called with references the
+  send holds.
+- The ``WeakMethod`` slot offset and the fastcall method table: written once
+  at import, read-only after.
+
+The shared Python half (``fastdispatch._signal``, ``fastdispatch._hooks``)
+runs on the interpreter's own per-object locking, with ``signal.lock`` around
+every change of the records, as in the pure twin.
 """
 
-import threading
-import warnings
-import weakref
-# asgiref's version also honours its markcoroutinefunction() before Python 3.12.
-from asgiref.sync import iscoroutinefunction
-
-from fastdispatch import _async
-from fastdispatch._checks import (
-    check_dispatch_uid,
-    check_receiver,
-    check_records,
-    not_weakrefable,
+from fastdispatch import _hooks, _signal
+from fastdispatch._signal import (  # noqa: F401 (_make_id: re-exported)
+    NO_RECEIVERS,
+    NONE_ID,
+    SIGNAL_DOC,
+    SignalMethods,
+    _make_id,
+    _SenderRef,
+    init_state,
+    receiver,
 )
-from fastdispatch._robust import log_robust_failure
 
+from cython cimport critical_section
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.dict cimport PyDict_Next
 from cpython.object cimport PyObject
@@ -38,97 +76,24 @@ cdef extern from "Python.h":
     size_t PY_VECTORCALL_ARGUMENTS_OFFSET
     PyObject *PyTuple_GET_ITEM(object tuple, Py_ssize_t index)
 
-cdef extern from *:
-    """
-    /* The referent of a weak reference as a new reference, or None if dead. */
-    static CYTHON_INLINE PyObject *fd_referent(PyObject *ref) {
-    #if PY_VERSION_HEX >= 0x030d0000
-        PyObject *obj;
-        if (PyWeakref_GetRef(ref, &obj) < 0) return NULL;
-        if (obj == NULL) { Py_INCREF(Py_None); return Py_None; }
-        return obj;
-    #else
-        PyObject *obj = PyWeakref_GetObject(ref);
-        if (obj == NULL) return NULL;
-        Py_INCREF(obj);
-        return obj;
-    #endif
-    }
-    """
+cdef extern from "fastdispatch_helpers.h":
+    bint FD_FREE_THREADED
+    int fd_load_int(int *flag)
+    void fd_store_int(int *flag, int value)
+    unsigned int fd_load_uint(unsigned int *value)
+    void fd_store_uint(unsigned int *target, unsigned int value)
+    object fd_dict_get(object dict, object key)
     object fd_referent(object ref)
-
-cdef extern from *:
-    """
-    /* WeakMethod keeps the weak reference to its function in the __slots__
-       member _func_ref; its offset in the object is read once from the
-       member descriptor, then the slot is read directly (a generic
-       attribute lookup costs more than the rest of the dereference). */
-    #include "structmember.h"
-    static Py_ssize_t fd_func_ref_offset = -1;
-
-    static int fd_init_weakmethod(PyObject *descriptor) {
-        if (Py_TYPE(descriptor) != &PyMemberDescr_Type) {
-            PyErr_SetString(PyExc_TypeError, "WeakMethod._func_ref is not a slot");
-            return -1;
-        }
-        fd_func_ref_offset = ((PyMemberDescrObject *)descriptor)->d_member->offset;
-        return 0;
-    }
-
-    /* The _func_ref of an exact WeakMethod (a new reference; None if unset). */
-    static CYTHON_INLINE PyObject *fd_weakmethod_func_ref(PyObject *method) {
-        PyObject *ref = *(PyObject **)((char *)method + fd_func_ref_offset);
-        if (ref == NULL) ref = Py_None;
-        Py_INCREF(ref);
-        return ref;
-    }
-    """
     int fd_init_weakmethod(object descriptor) except -1
     object fd_weakmethod_func_ref(object method)
-
-cdef extern from *:
-    """
-    /* The type's version tag, or 0 if it has none. CPython gives a type a new
-       tag whenever the type or one of its bases is modified (attribute set). */
-    static CYTHON_INLINE unsigned int fd_type_version(PyObject *obj) {
-        PyTypeObject *type = Py_TYPE(obj);
-    #ifdef Py_TPFLAGS_VALID_VERSION_TAG
-        if (!PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG)) return 0;
-    #endif
-        return type->tp_version_tag;
-    }
-    """
     unsigned int fd_type_version(object obj)
-
-cdef extern from *:
-    """
-    /* Method definitions for the METH_FASTCALL send and send_robust. */
-    static PyMethodDef fd_fastcall_defs[] = {
-        {"send", NULL, METH_FASTCALL | METH_KEYWORDS,
-         "send($self, /, sender, **named)\\n--\\n\\n"
-         "Call every receiver for sender; return [(receiver, response), ...].\\n\\n"
-         "A receiver's exception propagates and later receivers are not called.\\n"
-         "Sync receivers are called first, in connection order, then async ones\\n"
-         "run concurrently in one async_to_sync call."},
-        {"send_robust", NULL, METH_FASTCALL | METH_KEYWORDS,
-         "send_robust($self, /, sender, **named)\\n--\\n\\n"
-         "Like send, but an Exception raised by a receiver is logged and\\n"
-         "returned as its response (with __traceback__)."},
-    };
-
-    static PyObject *fd_fastcall_method(PyObject *type, int slot, void *impl) {
-        fd_fastcall_defs[slot].ml_meth = (PyCFunction)(void (*)(void))impl;
-        return PyDescr_NewMethod((PyTypeObject *)type, &fd_fastcall_defs[slot]);
-    }
-    """
     object fd_fastcall_method(object type, int slot, void *impl)
 
 __all__ = ["NONE_ID", "NO_RECEIVERS", "Signal", "receiver"]
 
-# Captured once: code (and one of Django's tests) may patch ``weakref.ref``,
-# which must not change how existing records are read.
-cdef type _ReferenceType = weakref.ReferenceType
-cdef type _WeakMethod = weakref.WeakMethod
+# The shared module's, captured once there (code may patch weakref.ref).
+cdef type _ReferenceType = _signal._ReferenceType
+cdef type _WeakMethod = _signal._WeakMethod
 fd_init_weakmethod(_WeakMethod.__dict__["_func_ref"])
 
 # Keyword names of a send without extra arguments.
@@ -137,25 +102,12 @@ cdef tuple _SIGNAL_SENDER = ("signal", "sender")
 cdef enum:
     _STACK_ARGS = 16
 
-
-def _make_id(target):
-    """The identity of a receiver or sender: a bound method is (self, func)."""
-    if hasattr(target, "__func__"):
-        return (id(target.__self__), id(target.__func__))
-    return id(target)
-
-
-NONE_ID = _make_id(None)
-
-# Kept for compatibility with django.dispatch; the cache here stores an empty
-# tuple for a sender nobody listens to.
-NO_RECEIVERS = object()
-
 cdef object _NONE_ID = NONE_ID
 
 
 cdef inline object _live(tuple record):
-    """The receiver of ``record``, or None if it or its sender has died."""
+    """The receiver of ``record``, or None if it or its sender has died
+    (the C twin of ``_signal._live``)."""
     cdef object sender_ref = record[2]
     if sender_ref is not None:
         if type(sender_ref) is _ReferenceType:
@@ -181,36 +133,27 @@ cdef inline object _live(tuple record):
     return ref
 
 
-cdef inline bint _is_dead(tuple record):
-    ref, sender_ref = record[1], record[2]
-    if isinstance(ref, _ReferenceType) and ref() is None:
-        return True
-    return sender_ref is not None and sender_ref() is None
-
-
-class _SenderRef(weakref.ref):
-    """A weak reference to a cached sender that knows its cache key."""
-
-    __slots__ = ("key",)
-
-
 cdef class _SignalCore:
-    """The dispatcher. See ``Signal`` for the public documentation."""
+    """The send path. See ``Signal`` for the public documentation."""
 
-    cdef public object use_caching
-    cdef public object lock
-    cdef public object providing_args
-    cdef public dict sender_receivers_cache
-    cdef public bint _dead_receivers
-    cdef dict _records
+    # Behind properties of the names Django and the shared code use
+    # (use_caching, sender_receivers_cache, _dead_receivers, _records): on a
+    # free-threaded build a field is read and written in a critical section
+    # (or atomically), so no thread sees an object another one just freed.
+    cdef object _use_caching
+    cdef int _caching  # bool(_use_caching), what every send reads
+    cdef dict _cache
+    cdef int _dead
+    # The shared code's receiver records (see fastdispatch._signal); a C
+    # field because every send checks it first.
+    cdef dict _records_dict
     # (records, filter_by_sender) or None when stale.
     cdef object _snapshot
-    cdef object _on_ref_death
-    cdef object _on_sender_death
-    # Keyword names of the last send (see _kwnames, _receiver_kwnames).
+    # GIL builds only (free-threaded builds skip these memos): the keyword
+    # names of the last send (see _kwnames, _receiver_kwnames) and the
+    # sender_receivers_cache entry used last (see _records_for).
     cdef tuple _last_kwnames
     cdef tuple _last_call_kwnames
-    # The sender_receivers_cache entry used last (see _records_for).
     cdef tuple _last_entry
     # Version tag of type(self) when _live_receivers was last found to be
     # ours (see _uses_stock_live_receivers).
@@ -219,217 +162,74 @@ cdef class _SignalCore:
     def __cinit__(self, *args, **kwargs):
         # Here rather than in __init__, so a subclass that forgets to call
         # super().__init__() still has a consistent (empty) signal.
-        self.use_caching = False
-        self.lock = threading.Lock()
-        self.providing_args = set()
-        self.sender_receivers_cache = {}
-        self._dead_receivers = False
-        self._records = {}
+        self._use_caching = False
+        self._cache = {}
+        self._records_dict = {}
         self._snapshot = None
-        # One bound method for every weak reference (not one per connect).
-        self._on_ref_death = self._flag_dead_receivers
-        self._on_sender_death = self._evict_sender
-
-    def __init__(self, use_caching=False, *, providing_args=None):
-        if providing_args is not None:
-            warnings.warn(
-                "The providing_args argument is deprecated (Django removed it in "
-                "4.0). It is stored for documentation only; document the "
-                "arguments in the signal's docstring instead.",
-                DeprecationWarning,
-                stacklevel=2,
-            )
-        self.providing_args = set(providing_args or ())
-        self.use_caching = use_caching
-
-    # -- Django's compatibility attributes ---------------------------------
+        init_state(self)
 
     @property
-    def receivers(self):
-        """Django's receiver records ``(lookup_key, receiver, sender_ref, is_async)``.
+    def use_caching(self):
+        with critical_section(self):
+            return self._use_caching
 
-        A new list on each read. Assigning a list (such as one read earlier)
-        replaces the receivers, as factory_boy's ``mute_signals`` does.
-        """
-        return list(self._records.values())
+    @use_caching.setter
+    def use_caching(self, value):
+        cdef bint caching = value
+        with critical_section(self):
+            previous = self._use_caching
+            self._use_caching = value
+            fd_store_int(&self._caching, caching)
+        del previous  # released outside the critical section
 
-    @receivers.setter
-    def receivers(self, records):
-        items = check_records(records)
-        cdef dict replacement = {}
-        for record in items:
-            replacement.setdefault(record[0], record)
-        self._records = replacement
-        self._changed()
-        # The records may hold receivers that died while they were away.
-        self._dead_receivers = True
+    @property
+    def sender_receivers_cache(self):
+        with critical_section(self):
+            return self._cache
 
-    def _clear_dead_receivers(self):
-        # The caller holds self.lock.
-        if self._dead_receivers:
-            self._dead_receivers = False
-            records = self._records
-            alive = {key: r for key, r in records.items() if not _is_dead(<tuple>r)}
-            # Unless `receivers` was assigned meanwhile (factory_boy assigns
-            # it without the lock): that assignment wins.
-            if self._records is records:
-                self._records = alive
-            self._changed()
+    @sender_receivers_cache.setter
+    def sender_receivers_cache(self, dict value not None):
+        with critical_section(self):
+            previous = self._cache
+            self._cache = value
+            self._last_entry = None
+        del previous
 
-    def _flag_dead_receivers(self, reference=None):
-        # Called by the garbage collector, possibly while self.lock is held:
-        # only flag, the next connect/disconnect/send cleans up.
-        self._dead_receivers = True
+    @property
+    def _dead_receivers(self):
+        return bool(fd_load_int(&self._dead))
 
-    cdef void _changed(self):
+    @_dead_receivers.setter
+    def _dead_receivers(self, value):
+        fd_store_int(&self._dead, bool(value))
+
+    @property
+    def _records(self):
+        with critical_section(self):
+            return self._records_dict
+
+    @_records.setter
+    def _records(self, dict value not None):
+        with critical_section(self):
+            previous = self._records_dict
+            self._records_dict = value
+        del previous
+
+    def _changed(self):
         # The caller holds self.lock (or owns the signal exclusively).
-        self._snapshot = None
-        self._last_entry = None
-        self.sender_receivers_cache.clear()
-
-    # -- connecting ----------------------------------------------------------
-
-    cdef tuple _lookup_key(self, receiver, sender, dispatch_uid):
-        sender_key = _NONE_ID if sender is None else _make_id(sender)
-        if dispatch_uid:
-            check_dispatch_uid(dispatch_uid)
-            return (dispatch_uid, sender_key)
-        return (_make_id(receiver), sender_key)
-
-    def connect(self, receiver, sender=None, weak=True, dispatch_uid=None):
-        """Connect ``receiver`` to this signal, for ``sender`` only if given.
-
-        ``receiver`` is called as ``receiver(signal=..., sender=..., **named)``.
-        With ``weak=True`` (the default) the signal holds it weakly: functions
-        and bound methods disappear when they are garbage collected. Connecting
-        the same receiver (or ``dispatch_uid``) for the same sender twice does
-        nothing.
-        """
-        check_receiver(receiver)
-        lookup_key = self._lookup_key(receiver, sender, dispatch_uid)
-        is_async = iscoroutinefunction(receiver)
-        stored = receiver
-        if weak:
-            ref_type = weakref.ref
-            if hasattr(receiver, "__self__") and hasattr(receiver, "__func__"):
-                ref_type = weakref.WeakMethod
-            try:
-                stored = ref_type(receiver, self._on_ref_death)
-            except TypeError:
-                raise not_weakrefable(receiver) from None
-        sender_ref = None
-        if sender is not None:
-            try:
-                sender_ref = weakref.ref(sender, self._on_ref_death)
-            except TypeError:
-                pass  # Not weakly referenceable (e.g. object()): still works.
-        with self.lock:
-            self._clear_dead_receivers()
-            if lookup_key not in self._records:
-                self._records[lookup_key] = (lookup_key, stored, sender_ref, is_async)
-                self._changed()
-
-    def disconnect(self, receiver=None, sender=None, dispatch_uid=None):
-        """Disconnect a receiver; return whether one was connected."""
-        lookup_key = self._lookup_key(receiver, sender, dispatch_uid)
-        with self.lock:
-            self._clear_dead_receivers()
-            removed = self._records.pop(lookup_key, None)
-            if removed is not None:
-                self._changed()
-        return removed is not None
-
-    # -- finding the receivers of a send -------------------------------------
-
-    cdef tuple _current_snapshot(self):
-        snapshot = self._snapshot
-        if snapshot is None:
-            with self.lock:
-                snapshot = self._snapshot_locked()
-        return <tuple>snapshot
-
-    cdef tuple _snapshot_locked(self):
-        # The caller holds self.lock.
-        self._clear_dead_receivers()
-        snapshot = self._snapshot
-        if snapshot is None:
-            records = tuple(self._records.values())
-            filter_by_sender = any([r[0][1] != _NONE_ID for r in records])
-            snapshot = self._snapshot = (records, filter_by_sender)
-        return <tuple>snapshot
-
-    cdef tuple _records_for(self, sender):
-        """The records that may receive a send from ``sender``, in order.
-
-        Weak references are not dereferenced here: that happens at call time.
-        """
-        if self._dead_receivers:
-            with self.lock:
-                self._clear_dead_receivers()
-        if not self.use_caching:
-            return self._filter(self._current_snapshot(), sender)
-        # The entry of the last sender comes first: sends come in runs for
-        # one sender (a queryset's post_init, a loop of saves).
-        cached = self._last_entry
-        if cached is not None and fd_referent((<tuple>cached)[0]) is sender:
-            return <tuple>(<tuple>cached)[1]
-        key = id(sender)
-        cached = self.sender_receivers_cache.get(key)
-        if cached is not None and fd_referent((<tuple>cached)[0]) is sender:
-            self._last_entry = cached
-            return <tuple>(<tuple>cached)[1]
-        try:
-            sender_ref = _SenderRef(sender, self._on_sender_death)
-        except TypeError:
-            # None, object(), ints...: correct without the cache.
-            return self._filter(self._current_snapshot(), sender)
-        sender_ref.key = key
-        with self.lock:
-            # Computed and stored under the lock, so a concurrent connect
-            # cannot leave a stale entry behind.
-            records = self._filter(self._snapshot_locked(), sender)
-            self._last_entry = self.sender_receivers_cache[key] = (sender_ref, records)
-        return records
-
-    cdef tuple _filter(self, tuple snapshot, sender):
-        cdef tuple records = snapshot[0]
-        if not snapshot[1]:
-            return records
-        sender_key = _make_id(sender)
-        return tuple([
-            r for r in records
-            if (<tuple>(<tuple>r)[0])[1] == _NONE_ID
-            or (<tuple>(<tuple>r)[0])[1] == sender_key
-        ])
-
-    def _evict_sender(self, sender_ref):
-        # Called by the garbage collector when a cached sender dies. The entry
-        # may already have been replaced (cache cleared, sender re-cached).
-        cache = self.sender_receivers_cache
-        entry = cache.get(sender_ref.key)
-        if entry is not None and entry[0] is sender_ref:
-            cache.pop(sender_ref.key, None)
-
-    cdef bint _nobody_listens(self, sender) except -1:
-        """Whether the cache already knows ``sender`` has no receivers.
-
-        Like Django's ``NO_RECEIVERS`` check, this answers before
-        ``_live_receivers`` is called.
-        """
-        if not self.use_caching:
-            return False
-        cached = self.sender_receivers_cache.get(id(sender))
-        return (
-            cached is not None
-            and not (<tuple>cached)[1]
-            and fd_referent((<tuple>cached)[0]) is sender
-        )
+        with critical_section(self):
+            previous = self._snapshot
+            self._snapshot = None
+            self._last_entry = None
+            cache = self._cache
+        del previous
+        cache.clear()
 
     def _live_receivers(self, sender):
         """The live receivers for ``sender``: ``(sync_receivers, async_receivers)``."""
         cdef list sync_receivers = []
         cdef list async_receivers = []
-        for record in self._records_for(sender):
+        for record in _records_for(self, sender):
             live = _live(<tuple>record)
             if live is not None:
                 if (<tuple>record)[3]:
@@ -438,40 +238,20 @@ cdef class _SignalCore:
                     sync_receivers.append(live)
         return sync_receivers, async_receivers
 
-    def has_listeners(self, sender=None):
-        """Whether any live receiver would receive a send from ``sender``."""
+    def _live_records(self, sender):
+        """``_live_receivers`` with each receiver's record, for the hooked
+        send; None when ``_live_receivers`` is overridden (use that instead)."""
         if not self._uses_stock_live_receivers():
-            sync_receivers, async_receivers = self._live_receivers(sender)
-            return bool(sync_receivers) or bool(async_receivers)
-        for record in self._records_for(sender):
-            if _live(<tuple>record) is not None:
-                return True
-        return False
+            return None
+        cdef list sync_pairs = []
+        cdef list async_pairs = []
+        for record in _records_for(self, sender):
+            live = _live(<tuple>record)
+            if live is not None:
+                (async_pairs if (<tuple>record)[3] else sync_pairs).append((live, record))
+        return sync_pairs, async_pairs
 
     # -- sending -------------------------------------------------------------
-
-    def _call_receivers(self, receivers, sender, dict named, bint robust):
-        """Call sync receivers in order; with ``robust``, catch ``Exception``."""
-        cdef PyObject *stack[_STACK_ARGS + 1]
-        cdef PyObject **vector = _vector(stack, len(named))
-        try:
-            _fill(vector, self, sender, named)
-            return self._call_all(receivers, sender, vector, _kwnames(self, named), named, robust)
-        finally:
-            if vector != stack:
-                PyMem_Free(vector)
-
-    cdef list _call_all(self, receivers, sender, PyObject **vector, kwnames, named, bint robust):
-        """Call ``receivers`` in order with the arguments of ``vector`` (see
-        _dispatch); with ``robust``, catch ``Exception``."""
-        cdef list responses = []
-        for r in receivers:
-            if robust:
-                response = _invoke_robust(r, vector, kwnames, self, sender, named)
-            else:
-                response = _invoke(r, vector, kwnames, self, sender, named)
-            responses.append((r, response))
-        return responses
 
     cdef bint _uses_stock_live_receivers(self) except -1:
         """Whether ``_live_receivers`` is still ours, not overridden or patched.
@@ -480,16 +260,18 @@ cdef class _SignalCore:
         kept until the class (or a base) changes, which changes its version tag.
         """
         cdef unsigned int version = fd_type_version(self)
-        if version != 0 and version == self._stock_type_version:
+        if version != 0 and version == fd_load_uint(&self._stock_type_version):
             return True
         if type(self)._live_receivers is not _STOCK_LIVE_RECEIVERS:
             return False
         # The lookup just made gives the type a version tag if it had none.
-        self._stock_type_version = fd_type_version(self)
+        fd_store_uint(&self._stock_type_version, fd_type_version(self))
         return True
 
     cdef list _send(self, sender, dict named, bint robust):
         """send/send_robust with the keywords in a dict."""
+        if fd_load_int(&_hooks_active):  # a tracer or a muted() block somewhere
+            return _hooks.send(self, sender, named, "robust" if robust else "send")
         cdef PyObject *stack[_STACK_ARGS + 1]
         cdef PyObject **vector = _vector(stack, len(named))
         try:
@@ -509,8 +291,13 @@ cdef class _SignalCore:
             count += len(<tuple>caller_kwnames)
         cdef Py_ssize_t sender_at = _sender_position(nargs, caller_kwnames, robust)
         sender = <object>args[sender_at]
-        if not self._records:
+        if not _has_records(self):
             return []
+        if fd_load_int(&_hooks_active):  # a tracer or a muted() block somewhere
+            return _hooks.send(
+                self, sender, _named_from_call(args, nargs, caller_kwnames),
+                "robust" if robust else "send",
+            )
         kwnames = self._receiver_kwnames(caller_kwnames, nargs)
         if kwnames is None:  # "signal" among the keywords: the generic path
             return self._send(sender, _named_from_call(args, nargs, caller_kwnames), robust)
@@ -538,16 +325,18 @@ cdef class _SignalCore:
         code, so the answer for the last one is kept.
         """
         key = None if caller_kwnames == NULL else <object>caller_kwnames
-        cached = self._last_call_kwnames
-        if (
-            cached is not None
-            and (<tuple>cached)[1] == nargs
-            and _same_names((<tuple>cached)[0], key)
-        ):
-            return (<tuple>cached)[2]
+        if not FD_FREE_THREADED:
+            cached = self._last_call_kwnames
+            if (
+                cached is not None
+                and (<tuple>cached)[1] == nargs
+                and _same_names((<tuple>cached)[0], key)
+            ):
+                return (<tuple>cached)[2]
         names = () if key is None else tuple([n for n in key if n != "sender"])
         kwnames = None if "signal" in names else _SIGNAL_SENDER + names
-        self._last_call_kwnames = (key, nargs, kwnames)
+        if not FD_FREE_THREADED:
+            self._last_call_kwnames = (key, nargs, kwnames)
         return kwnames
 
     cdef list _dispatch(self, sender, PyObject **vector, kwnames, named, bint robust):
@@ -571,7 +360,7 @@ cdef class _SignalCore:
             # NO_RECEIVERS shortcut.)
             sync_receivers = []
             async_receivers = None
-            for record in self._records_for(sender):
+            for record in _records_for(self, sender):
                 live = _live(<tuple>record)
                 if live is None:
                     continue
@@ -581,57 +370,140 @@ cdef class _SignalCore:
                     async_receivers.append(live)
                 else:
                     (<list>sync_receivers).append(live)
-        responses = self._call_all(sync_receivers, sender, vector, kwnames, named, robust)
+        responses = _call_all(self, sync_receivers, sender, vector, kwnames, named, robust)
         if async_receivers:
             if named is None:
                 named = _named(vector, kwnames)
             responses.extend(
-                _async.send_async_receivers(self, async_receivers, sender, named, robust)
+                _signal._async().send_async_receivers(
+                    self, async_receivers, sender, named, robust
+                )
             )
         return responses
 
-    def send(self, sender, **named):
-        """Call every receiver for ``sender``; return ``[(receiver, response), ...]``.
-
-        A receiver's exception propagates and later receivers are not called.
-        Sync receivers are called first, in connection order, then async ones
-        run concurrently in one ``async_to_sync`` call.
-        """
-        if not self._records:
-            return []
-        return self._send(sender, named, False)
-
-    def send_robust(self, sender, **named):
-        """Like ``send``, but an ``Exception`` raised by a receiver is logged and
-        returned as its response (with ``__traceback__``)."""
-        if not self._records:
-            return []
-        return self._send(sender, named, True)
-
-    async def asend(self, sender, **named):
-        """From async code: sync receivers in one ``sync_to_async`` call, then
-        async ones concurrently."""
-        if not self._records or self._nobody_listens(sender):
-            return []
-        sync_receivers, async_receivers = self._live_receivers(sender)
-        return await _async.asend(
-            self, sync_receivers, async_receivers, sender, named, robust=False
-        )
-
-    async def asend_robust(self, sender, **named):
-        """``asend`` that catches, logs and returns receivers' exceptions."""
-        if not self._records or self._nobody_listens(sender):
-            return []
-        sync_receivers, async_receivers = self._live_receivers(sender)
-        return await _async.asend(
-            self, sync_receivers, async_receivers, sender, named, robust=True
-        )
-
-    def _log_robust_failure(self, receiver, err):
-        log_robust_failure(receiver, err)
-
 
 cdef object _STOCK_LIVE_RECEIVERS = _SignalCore._live_receivers
+
+# Raised while a tracer or a muted() block is on (see fastdispatch._hooks).
+cdef int _hooks_active = 0
+
+
+def _set_hooks_active(active):
+    fd_store_int(&_hooks_active, bool(active))
+
+
+_hooks.register_core(_set_hooks_active)
+
+
+# -- finding the receivers of a send -------------------------------------------
+# C functions, not methods, as module functions in the pure twin: nothing
+# here is a hook a subclass could override.
+
+cdef inline bint _has_records(_SignalCore signal) except -1:
+    if FD_FREE_THREADED:
+        with critical_section(signal):
+            return bool(signal._records_dict)
+    return bool(signal._records_dict)
+
+
+cdef inline object _snapshot_of(_SignalCore signal):
+    if FD_FREE_THREADED:
+        with critical_section(signal):
+            return signal._snapshot
+    return signal._snapshot
+
+
+cdef inline dict _cache_of(_SignalCore signal):
+    if FD_FREE_THREADED:
+        with critical_section(signal):
+            return signal._cache
+    return signal._cache
+
+
+cdef tuple _current_snapshot(_SignalCore signal):
+    snapshot = _snapshot_of(signal)
+    if snapshot is None:
+        with signal.lock:
+            snapshot = _snapshot_locked(signal)
+    return <tuple>snapshot
+
+
+cdef tuple _snapshot_locked(_SignalCore signal):
+    # The caller holds signal.lock.
+    signal._clear_dead_receivers()
+    snapshot = _snapshot_of(signal)
+    if snapshot is None:
+        records = tuple(signal._records.values())
+        filter_by_sender = any([r[0][1] != _NONE_ID for r in records])
+        snapshot = (records, filter_by_sender)
+        with critical_section(signal):
+            signal._snapshot = snapshot
+    return <tuple>snapshot
+
+
+cdef tuple _records_for(_SignalCore signal, sender):
+    """The records that may receive a send from ``sender``, in order.
+
+    Weak references are not dereferenced here: that happens at call time.
+    """
+    if fd_load_int(&signal._dead):
+        with signal.lock:
+            signal._clear_dead_receivers()
+    if not fd_load_int(&signal._caching):
+        return _filter(_current_snapshot(signal), sender)
+    if not FD_FREE_THREADED:
+        # The entry of the last sender comes first: sends come in runs for
+        # one sender (a queryset's post_init, a loop of saves).
+        cached = signal._last_entry
+        if cached is not None and fd_referent((<tuple>cached)[0]) is sender:
+            return <tuple>(<tuple>cached)[1]
+    key = id(sender)
+    cache = _cache_of(signal)
+    cached = fd_dict_get(cache, key)
+    if cached is not None and fd_referent((<tuple>cached)[0]) is sender:
+        if not FD_FREE_THREADED:
+            signal._last_entry = cached
+        return <tuple>(<tuple>cached)[1]
+    try:
+        sender_ref = _SenderRef(sender, signal._on_sender_death)
+    except TypeError:
+        # None, object(), ints...: correct without the cache.
+        return _filter(_current_snapshot(signal), sender)
+    sender_ref.key = key
+    with signal.lock:
+        # Computed and stored under the lock, so a concurrent connect
+        # cannot leave a stale entry behind.
+        records = _filter(_snapshot_locked(signal), sender)
+        entry = (sender_ref, records)
+        cache[key] = entry
+        if not FD_FREE_THREADED:
+            signal._last_entry = entry
+    return records
+
+
+cdef tuple _filter(tuple snapshot, sender):
+    cdef tuple records = snapshot[0]
+    if not snapshot[1]:
+        return records
+    sender_key = _signal._make_id(sender)
+    return tuple([
+        r for r in records
+        if (<tuple>(<tuple>r)[0])[1] == _NONE_ID
+        or (<tuple>(<tuple>r)[0])[1] == sender_key
+    ])
+
+
+cdef list _call_all(_SignalCore signal, receivers, sender, PyObject **vector, kwnames, named, bint robust):
+    """Call ``receivers`` in order with the arguments of ``vector`` (see
+    _dispatch); with ``robust``, catch ``Exception``."""
+    cdef list responses = []
+    for r in receivers:
+        if robust:
+            response = _invoke_robust(r, vector, kwnames, signal, sender, named)
+        else:
+            response = _invoke(r, vector, kwnames, signal, sender, named)
+        responses.append((r, response))
+    return responses
 
 
 # -- calling receivers: one argument vector per send ---------------------------
@@ -652,7 +524,7 @@ cdef inline object _kwnames(_SignalCore signal, dict named):
     cdef Py_ssize_t count = len(named)
     if count == 0:
         return _SIGNAL_SENDER
-    cdef tuple last = signal._last_kwnames
+    cdef tuple last = None if FD_FREE_THREADED else signal._last_kwnames
     cdef Py_ssize_t position = 0, index = 2
     cdef PyObject *key
     cdef PyObject *value
@@ -666,7 +538,8 @@ cdef inline object _kwnames(_SignalCore signal, dict named):
     if "signal" in named:
         return None
     kwnames = _SIGNAL_SENDER + tuple(named)
-    signal._last_kwnames = kwnames
+    if not FD_FREE_THREADED:
+        signal._last_kwnames = kwnames
     return kwnames
 
 
@@ -778,36 +651,9 @@ cdef object _fastcall_send_robust(object self, PyObject **args, Py_ssize_t nargs
     return (<_SignalCore>self)._send_fastcall(args, nargs, kwnames, True)
 
 
-class Signal(_SignalCore):
-    """A signal: receivers connect to it, senders send it.
-
-    Same API and behaviour as ``django.dispatch.Signal`` (Django 6.1).
-    ``use_caching=True`` caches the receivers of each sender, which makes
-    repeated sends for the same sender (Django's model signals) cheaper.
-
-    (A plain Python class over the core so that code may patch its methods,
-    as sentry-sdk does with ``Signal._live_receivers``.)
-    """
+class Signal(SignalMethods, _SignalCore):
+    __doc__ = SIGNAL_DOC
 
 
 Signal.send = fd_fastcall_method(_SignalCore, 0, <void *>_fastcall_send)
 Signal.send_robust = fd_fastcall_method(_SignalCore, 1, <void *>_fastcall_send_robust)
-
-
-def receiver(signal, **kwargs):
-    """Decorator: connect the function to ``signal`` (or to each of a list of
-    signals), passing ``kwargs`` to ``connect``::
-
-        @receiver(post_save, sender=MyModel)
-        def on_save(sender, **kwargs): ...
-    """
-
-    def _decorator(func):
-        if isinstance(signal, (list, tuple)):
-            for s in signal:
-                s.connect(func, **kwargs)
-        else:
-            signal.connect(func, **kwargs)
-        return func
-
-    return _decorator

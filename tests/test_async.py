@@ -13,9 +13,7 @@ from typing import Any
 import pytest
 from asgiref.sync import markcoroutinefunction
 
-
-class Boom(Exception):
-    pass
+from .helpers import Boom, Model, Stop, keeping_kwargs, returning
 
 
 class SyncHandler:
@@ -52,6 +50,21 @@ class AsyncMethodHandler:
         return self.param
 
 
+def connect_failing_async_first(
+    sig: Any, error: Exception
+) -> tuple[Any, SyncHandler, AsyncHandler]:
+    """Django's send_robust failure setup: an async function that raises
+    ``error``, an AsyncHandler and a SyncHandler, connected in that order."""
+
+    async def failing_async_handler(**kwargs: Any) -> None:
+        raise error
+
+    sync_handler, async_handler = SyncHandler(), AsyncHandler()
+    for receiver in (failing_async_handler, async_handler, sync_handler):
+        sig.connect(receiver)
+    return failing_async_handler, sync_handler, async_handler
+
+
 # -- what counts as an async receiver ---------------------------------------------
 
 
@@ -61,8 +74,7 @@ def test_async_def_function_is_an_async_receiver(impl: ModuleType) -> None:
     async def on_event(**kwargs: Any) -> str:
         return "async"
 
-    def on_sync(**kwargs: Any) -> str:
-        return "sync"
+    on_sync = returning("sync")
 
     sig.connect(on_event)
     sig.connect(on_sync)
@@ -161,20 +173,17 @@ def test_async_receiver_gets_signal_sender_and_named(impl: ModuleType) -> None:
 def test_async_receivers_respect_sender_filtering(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    class A:
-        pass
-
     async def for_a(**kwargs: Any) -> str:
         return "a"
 
     async def for_all(**kwargs: Any) -> str:
         return "all"
 
-    sig.connect(for_a, sender=A)
+    sig.connect(for_a, sender=Model)
     sig.connect(for_all)
-    assert sig.send(A) == [(for_a, "a"), (for_all, "all")]
+    assert sig.send(Model) == [(for_a, "a"), (for_all, "all")]
     assert sig.send(object()) == [(for_all, "all")]
-    assert sig.has_listeners(A) is True
+    assert sig.has_listeners(Model) is True
 
 
 def test_send_runs_async_receivers_concurrently(impl: ModuleType) -> None:
@@ -218,16 +227,10 @@ def test_send_robust_with_failing_async_receiver_like_django(
 ) -> None:
     monkeypatch.delitem(sys.modules, "django", raising=False)
     receiver_exception = Boom("async")
-
-    async def failing_async_handler(**kwargs: Any) -> None:
-        raise receiver_exception
-
-    sync_handler = SyncHandler()
-    async_handler = AsyncHandler()
     sig = impl.Signal()
-    sig.connect(failing_async_handler)
-    sig.connect(async_handler)
-    sig.connect(sync_handler)
+    failing_async_handler, sync_handler, async_handler = connect_failing_async_first(
+        sig, receiver_exception
+    )
     result = sig.send_robust(SyncHandler)
     # Sync receivers first, then async ones in connection order.
     assert result == [
@@ -254,8 +257,7 @@ def test_send_robust_with_async_function_receivers(impl: ModuleType) -> None:
     async def fine(**kwargs: Any) -> str:
         return "fine"
 
-    def sync(**kwargs: Any) -> str:
-        return "sync"
+    sync = returning("sync")
 
     sig.connect(fails)
     sig.connect(fine)
@@ -283,8 +285,7 @@ async def test_asend_sync_first_then_async(impl: ModuleType) -> None:
     async def first_async(**kwargs: Any) -> str:
         return "first"
 
-    def sync(**kwargs: Any) -> str:
-        return "sync"
+    sync = returning("sync")
 
     async def second_async(**kwargs: Any) -> str:
         return "second"
@@ -310,22 +311,19 @@ async def test_asend_with_no_receivers(impl: ModuleType) -> None:
 async def test_asend_only_sync_receivers(impl: ModuleType) -> None:
     sig = impl.Signal()
     calls: list[dict[str, Any]] = []
-
-    def sync(**kwargs: Any) -> str:
-        calls.append(kwargs)
-        return "sync"
-
+    sync = keeping_kwargs(calls, "sync")
     sig.connect(sync)
     assert await sig.asend("s", val=1) == [(sync, "sync")]
     assert calls == [{"signal": sig, "sender": "s", "val": 1}]
 
 
 @pytest.mark.asyncio
-async def test_asend_only_async_receivers(impl: ModuleType) -> None:
+@pytest.mark.parametrize("method", ["asend", "asend_robust"])
+async def test_asend_only_async_receivers(impl: ModuleType, method: str) -> None:
     async_handler = AsyncHandler()
     sig = impl.Signal()
     sig.connect(async_handler)
-    assert await sig.asend(AsyncHandler) == [(async_handler, 1)]
+    assert await getattr(sig, method)(AsyncHandler) == [(async_handler, 1)]
 
 
 @pytest.mark.asyncio
@@ -340,28 +338,14 @@ async def test_asend_only_async_function_receivers(impl: ModuleType) -> None:
 
 
 @pytest.mark.asyncio
-async def test_asend_robust_only_async_receivers(impl: ModuleType) -> None:
-    async_handler = AsyncHandler()
-    sig = impl.Signal()
-    sig.connect(async_handler)
-    assert await sig.asend_robust(AsyncHandler) == [(async_handler, 1)]
-
-
-@pytest.mark.asyncio
 async def test_asend_robust_with_failing_async_receiver_like_django(
     impl: ModuleType, caplog: pytest.LogCaptureFixture
 ) -> None:
     receiver_exception = Boom()
-
-    async def failing_async_handler(**kwargs: Any) -> None:
-        raise receiver_exception
-
-    sync_handler = SyncHandler()
-    async_handler = AsyncHandler()
     sig = impl.Signal()
-    sig.connect(failing_async_handler)
-    sig.connect(async_handler)
-    sig.connect(sync_handler)
+    failing_async_handler, sync_handler, async_handler = connect_failing_async_first(
+        sig, receiver_exception
+    )
     result = await sig.asend_robust(SyncHandler)
     assert result == [
         (sync_handler, 1),
@@ -386,8 +370,7 @@ async def test_asend_robust_with_failing_sync_and_async_receivers(
     def sync_fails(**kwargs: Any) -> None:
         raise sync_error
 
-    def sync_fine(**kwargs: Any) -> str:
-        return "fine"
+    sync_fine = returning("fine")
 
     sig.connect(async_fails)
     sig.connect(sync_fails)
@@ -455,9 +438,6 @@ async def test_asend_with_several_failing_async_receivers_raises_a_group(impl: M
 
 @pytest.mark.asyncio
 async def test_asend_robust_does_not_catch_base_exceptions(impl: ModuleType) -> None:
-    class Stop(BaseException):
-        pass
-
     sig = impl.Signal()
 
     def stops(**kwargs: Any) -> None:
@@ -491,11 +471,7 @@ async def test_asend_runs_async_receivers_concurrently(impl: ModuleType) -> None
 async def test_asend_respects_sender_filtering(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    class A:
-        pass
-
-    def sync_for_a(**kwargs: Any) -> str:
-        return "sync a"
+    sync_for_a = returning("sync a")
 
     async def async_for_a(**kwargs: Any) -> str:
         return "async a"
@@ -503,10 +479,10 @@ async def test_asend_respects_sender_filtering(impl: ModuleType) -> None:
     async def async_for_all(**kwargs: Any) -> str:
         return "async all"
 
-    sig.connect(async_for_a, sender=A)
-    sig.connect(sync_for_a, sender=A)
+    sig.connect(async_for_a, sender=Model)
+    sig.connect(sync_for_a, sender=Model)
     sig.connect(async_for_all)
-    assert await sig.asend(A) == [
+    assert await sig.asend(Model) == [
         (sync_for_a, "sync a"),
         (async_for_a, "async a"),
         (async_for_all, "async all"),

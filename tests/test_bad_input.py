@@ -13,6 +13,8 @@ import pytest
 
 import fastdispatch
 
+from .helpers import SlotsCallable, returning
+
 CALLABLE_MSG = "Signal receivers must be callable."
 KWARGS_MSG = "Signal receivers must accept keyword arguments (**kwargs)."
 
@@ -42,15 +44,6 @@ class NoKwargs:
         pass
 
 
-class SlotsCallable:
-    """Callable, accepts **kwargs, but cannot be weakly referenced."""
-
-    __slots__ = ()
-
-    def __call__(self, **kwargs: Any) -> str:
-        return "slots"
-
-
 def no_kwargs(sender: object) -> None:
     pass
 
@@ -58,8 +51,7 @@ def no_kwargs(sender: object) -> None:
 def make_signal_with_receiver(impl: ModuleType) -> tuple[Any, Any]:
     sig = impl.Signal()
 
-    def existing(**kwargs: Any) -> str:
-        return "existing"
+    existing = returning("existing")
 
     sig.connect(existing)
     return sig, existing
@@ -244,8 +236,7 @@ def test_unhashable_dispatch_uid_in_connect(impl: ModuleType) -> None:
     sig, existing = make_signal_with_receiver(impl)
     before = sig.receivers
 
-    def other(**kwargs: Any) -> None:
-        pass
+    other = returning(None)
 
     with pytest.raises(TypeError, match="dispatch_uid"):
         sig.connect(other, dispatch_uid=["not", "hashable"])
@@ -280,8 +271,7 @@ def test_unhashable_dispatch_uid_in_disconnect(impl: ModuleType) -> None:
 def test_assigning_garbage_to_receivers(impl: ModuleType, garbage: Any, use_caching: bool) -> None:
     sig = impl.Signal(use_caching=use_caching)
 
-    def existing(**kwargs: Any) -> str:
-        return "existing"
+    existing = returning("existing")
 
     sig.connect(existing)
     sig.send(None)

@@ -28,19 +28,9 @@ from typing import Any
 import pytest
 
 import fastdispatch
+from fastdispatch import _hooks, tracing
 
-
-class Model:
-    pass
-
-
-class SlotsCallable:
-    """Callable, accepts **kwargs, but has no weak references."""
-
-    __slots__ = ()
-
-    def __call__(self, **kwargs: Any) -> str:
-        return "slots"
+from .helpers import Model, RaisingHash, SlotsCallable, Unhashable
 
 
 class Slotted:
@@ -48,15 +38,6 @@ class Slotted:
 
     def method(self, **kwargs: Any) -> str:
         return "method"
-
-
-class Unhashable:
-    __hash__ = None  # type: ignore[assignment]
-
-
-class RaisingHash:
-    def __hash__(self) -> int:
-        raise ValueError("hash failed")
 
 
 class CollidingEq:
@@ -226,7 +207,7 @@ ROWS: list[Row] = [
     Row(
         "uid-hash-raises",
         "`dispatch_uid` whose `__hash__` raises",
-        lambda sig, impl: sig.connect(other, dispatch_uid=RaisingHash()),
+        lambda sig, impl: sig.connect(other, dispatch_uid=RaisingHash(ValueError, "hash failed")),
         "raises", ValueError, r"hash failed",
         "the `__hash__`'s own exception (here `ValueError: hash failed`)",
         django="accepted (never hashed)",
@@ -442,6 +423,52 @@ ROWS: list[Row] = [
         changed="**the receiver is connected to the signals listed before the bad one**",
         undo=lambda sig: sig.disconnect(other),
     ),
+    # -- tracing, muting, temporary connections (fastdispatch only) ----------------------
+    Row(
+        "tracer-not-a-tracer",
+        "a tracer that is not a `Tracer`: `tracing.set_tracer(object(), signal=signal)`, "
+        "`set_tracer(print)`",
+        lambda sig, impl: tracing.set_tracer(object(), signal=sig),
+        "raises", TypeError, r"A tracer must be a fastdispatch\.tracing\.Tracer",
+        "`TypeError: A tracer must be a fastdispatch.tracing.Tracer (subclass it and override "
+        "the hooks you need); <...> has no callable send_started, send_ended, receiver_started, "
+        "receiver_ended, receiver_context.`; no tracer changes",
+        django="(fastdispatch only)",
+    ),
+    Row(
+        "tracer-for-a-non-signal",
+        "`tracing.set_tracer(tracer, signal='post_save')`",
+        lambda sig, impl: tracing.set_tracer(tracing.Tracer(), signal="post_save"),
+        "raises", TypeError, r"set_tracer\(signal=\.\.\.\) takes a fastdispatch signal, not 'post_save'",
+        "`TypeError: set_tracer(signal=...) takes a fastdispatch signal, not 'post_save'.`",
+        django="(fastdispatch only)",
+    ),
+    Row(
+        "mute-not-a-signal",
+        "`muted('post_save')`, `muted()`",
+        lambda sig, impl: _each_raises([lambda: fastdispatch.muted("post_save")]),
+        "raises", TypeError, r"muted\(\) takes fastdispatch signals, not 'post_save'",
+        "`TypeError: muted() takes fastdispatch signals, not 'post_save'.` "
+        "(`muted()`: `TypeError: muted() takes at least one signal: muted(post_save).`)",
+        django="(fastdispatch only)",
+    ),
+    Row(
+        "mute-unknown-receiver",
+        "`with muted(signal, receivers=[never_connected])` (or an unknown `dispatch_uid`)",
+        lambda sig, impl: _enter(fastdispatch.muted(sig, receivers=[never_connected])),
+        "raises", ValueError, r"is not connected to .*, so it cannot be muted",
+        "`ValueError: muted(): <function never_connected> is not connected to <Signal>, so it "
+        "cannot be muted; pass receivers (or dispatch_uids) that are connected to it.` when the "
+        "block starts; nothing is muted",
+        django="(fastdispatch only)",
+    ),
+    Row(
+        "connected-to-non-callable",
+        "`signal.connected_to(object())`",
+        lambda sig, impl: sig.connected_to(object()),
+        "raises", TypeError, re.escape(CALLABLE), f"`TypeError: {CALLABLE}` before the block runs",
+        django="(fastdispatch only)",
+    ),
     Row(
         "set-receiver-checks-not-bool",
         "`fastdispatch.set_receiver_checks('yes')`",
@@ -451,6 +478,11 @@ ROWS: list[Row] = [
         django="(fastdispatch only)",
     ),
 ]
+
+
+def _enter(context: Any) -> None:
+    with context:
+        pass  # pragma: no cover (entering raises)
 
 
 def _each_raises(calls: list[Callable[[], Any]]) -> None:
@@ -527,6 +559,7 @@ def default_receiver_checks() -> Iterator[None]:
 @pytest.mark.parametrize("use_caching", [False, True], ids=["uncached", "cached"])
 @pytest.mark.parametrize("row", [pytest.param(row, id=row.id) for row in ROWS])
 def test_bad_input(impl: ModuleType, row: Row, use_caching: bool) -> None:
+    assert not _hooks.active
     if row.checks is not None:
         fastdispatch.set_receiver_checks(row.checks)
     sig = populated(impl, use_caching)
@@ -547,6 +580,9 @@ def test_bad_input(impl: ModuleType, row: Row, use_caching: bool) -> None:
     assert state(sig) == before
     keys = [record[0] for record in sig.receivers]
     assert len(keys) == len(set(keys))
+    # No tracer installed and nothing muted by the refused call.
+    assert not _hooks.active and _hooks.MUTED.get() == ()
+    assert tracing.get_tracer() is None and tracing.get_tracer(signal=sig) is None
 
 
 SAME_AS_DJANGO = [row for row in ROWS if row.django.startswith("the same")]

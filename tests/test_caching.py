@@ -9,22 +9,7 @@ from typing import Any
 
 import pytest
 
-
-class Unhashable:
-    __hash__ = None  # type: ignore[assignment]
-
-
-class Model:
-    pass
-
-
-class OtherModel:
-    pass
-
-
-class Handler:
-    def method(self, **kwargs: Any) -> str:
-        return "method"
+from .helpers import Handler, Model, OtherModel, Unhashable, returning, skip_if_classes_are_immortal
 
 
 def test_use_caching_attribute(impl: ModuleType) -> None:
@@ -72,14 +57,9 @@ def test_cached_results_equal_uncached_results(impl: ModuleType) -> None:
 def test_connect_invalidates_the_cache(impl: ModuleType) -> None:
     sig = impl.Signal(use_caching=True)
 
-    def first(**kwargs: Any) -> int:
-        return 1
-
-    def second(**kwargs: Any) -> int:
-        return 2
-
-    def third(**kwargs: Any) -> int:
-        return 3
+    first = returning(1)
+    second = returning(2)
+    third = returning(3)
 
     sig.connect(first)
     assert sig.send(Model) == [(first, 1)]
@@ -94,11 +74,8 @@ def test_connect_invalidates_the_cache(impl: ModuleType) -> None:
 def test_disconnect_invalidates_the_cache(impl: ModuleType) -> None:
     sig = impl.Signal(use_caching=True)
 
-    def first(**kwargs: Any) -> int:
-        return 1
-
-    def second(**kwargs: Any) -> int:
-        return 2
+    first = returning(1)
+    second = returning(2)
 
     sig.connect(first)
     sig.connect(second, sender=Model)
@@ -113,11 +90,8 @@ def test_disconnect_invalidates_the_cache(impl: ModuleType) -> None:
 def test_sender_nobody_listens_to_returns_empty_until_someone_connects(impl: ModuleType) -> None:
     sig = impl.Signal(use_caching=True)
 
-    def for_model(**kwargs: Any) -> str:
-        return "model"
-
-    def for_other(**kwargs: Any) -> str:
-        return "other"
+    for_model = returning("model")
+    for_other = returning("other")
 
     sig.connect(for_model, sender=Model)
     for _ in range(2):
@@ -147,11 +121,11 @@ def test_dead_receiver_is_not_served_from_the_cache(impl: ModuleType) -> None:
     assert sig.receivers == []
 
 
+@skip_if_classes_are_immortal
 def test_cache_does_not_keep_a_class_sender_alive(impl: ModuleType) -> None:
     sig = impl.Signal(use_caching=True)
 
-    def on_event(**kwargs: Any) -> str:
-        return "x"
+    on_event = returning("x")
 
     sender = type("Sender", (), {})
     ref = weakref.ref(sender)
@@ -165,11 +139,8 @@ def test_cache_does_not_keep_a_class_sender_alive(impl: ModuleType) -> None:
 def test_cache_does_not_keep_an_instance_sender_alive(impl: ModuleType) -> None:
     sig = impl.Signal(use_caching=True)
 
-    def on_event(**kwargs: Any) -> str:
-        return "x"
-
-    def for_sender(**kwargs: Any) -> str:
-        return "specific"
+    on_event = returning("x")
+    for_sender = returning("specific")
 
     sig.connect(on_event)
     sender = Model()
@@ -187,11 +158,8 @@ def test_cache_does_not_keep_an_instance_sender_alive(impl: ModuleType) -> None:
 def test_cache_entry_disappears_when_the_sender_dies(impl: ModuleType, with_receiver: bool) -> None:
     sig = impl.Signal(use_caching=True)
 
-    def for_other(**kwargs: Any) -> None:
-        pass
-
-    def for_sender(**kwargs: Any) -> None:
-        pass
+    for_other = returning(None)
+    for_sender = returning(None)
 
     sig.connect(for_other, sender=OtherModel)  # so that the signal is not empty
     sender = Model()
@@ -207,11 +175,8 @@ def test_cache_entry_disappears_when_the_sender_dies(impl: ModuleType, with_rece
 def test_cached_entry_is_not_reused_by_a_new_object_with_the_same_id(impl: ModuleType) -> None:
     sig = impl.Signal(use_caching=True)
 
-    def for_first(**kwargs: Any) -> str:
-        return "first"
-
-    def for_all(**kwargs: Any) -> str:
-        return "all"
+    for_first = returning("first")
+    for_all = returning("all")
 
     sig.connect(for_all)
     first = Model()
@@ -234,8 +199,7 @@ def test_cached_entry_is_not_reused_by_a_new_object_with_the_same_id(impl: Modul
 def test_clearing_the_cache_by_hand_is_harmless(impl: ModuleType) -> None:
     sig = impl.Signal(use_caching=True)
 
-    def on_event(**kwargs: Any) -> str:
-        return "x"
+    on_event = returning("x")
 
     sig.connect(on_event)
     sig.send(Model)
@@ -281,8 +245,7 @@ def test_cached_signal_with_receivers_for_odd_senders(impl: ModuleType, make_sen
     sig = impl.Signal(use_caching=True)
     sender = make_sender()
 
-    def for_sender(**kwargs: Any) -> str:
-        return "specific"
+    for_sender = returning("specific")
 
     sig.connect(for_sender, sender=sender)
     for _ in range(2):
@@ -302,8 +265,7 @@ async def test_cached_signal_asend_accepts_any_sender(impl: ModuleType, make_sen
     sig = impl.Signal(use_caching=True)
     sender = make_sender()
 
-    def sync_receiver(**kwargs: Any) -> str:
-        return "sync"
+    sync_receiver = returning("sync")
 
     async def async_receiver(**kwargs: Any) -> str:
         return "async"

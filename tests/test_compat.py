@@ -12,18 +12,7 @@ from typing import Any
 
 import pytest
 
-
-class Model:
-    pass
-
-
-class OtherModel:
-    pass
-
-
-class Handler:
-    def method(self, **kwargs: Any) -> str:
-        return "method"
+from .helpers import Handler, Model, OtherModel, connected, returning
 
 
 def run_with_deadline(func: Callable[[], None], seconds: float = 5.0) -> None:
@@ -64,8 +53,7 @@ def test_receivers_is_a_list(impl: ModuleType) -> None:
     assert isinstance(sig.receivers, list)
     assert sig.receivers == []
 
-    def on_event(**kwargs: Any) -> None:
-        pass
+    on_event = returning(None)
 
     sig.connect(on_event)
     assert isinstance(sig.receivers, list)
@@ -79,11 +67,8 @@ def test_receiver_records_have_djangos_shape(impl: ModuleType) -> None:
     handler = Handler()
     sender = Model()
 
-    def weak_function(**kwargs: Any) -> None:
-        pass
-
-    def strong_function(**kwargs: Any) -> None:
-        pass
+    weak_function = returning(None)
+    strong_function = returning(None)
 
     async def async_function(**kwargs: Any) -> None:
         pass
@@ -120,8 +105,7 @@ def test_receiver_records_have_djangos_shape(impl: ModuleType) -> None:
 def test_len_receivers_counts_sender_specific_receivers(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    def on_event(**kwargs: Any) -> None:
-        pass
+    on_event = returning(None)
 
     sig.connect(on_event, sender=Model)
     sig.connect(on_event, sender=OtherModel)
@@ -134,11 +118,8 @@ def test_factory_boy_mute_signals_protocol(impl: ModuleType, use_caching: bool) 
     sig = impl.Signal(use_caching=use_caching)
     handler = Handler()
 
-    def first(**kwargs: Any) -> str:
-        return "first"
-
-    def for_model(**kwargs: Any) -> str:
-        return "model"
+    first = returning("first")
+    for_model = returning("model")
 
     sig.connect(first)
     sig.connect(handler.method)
@@ -173,11 +154,8 @@ def test_factory_boy_restore_with_augmented_assignment(impl: ModuleType, use_cac
     # factory_boy's __exit__ does `signal.receivers += paused_receivers`.
     sig = impl.Signal(use_caching=use_caching)
 
-    def old(**kwargs: Any) -> str:
-        return "old"
-
-    def new(**kwargs: Any) -> str:
-        return "new"
+    old = returning("old")
+    new = returning("new")
 
     sig.connect(old)
     sig.send(Model)
@@ -198,14 +176,7 @@ def test_factory_boy_restore_with_augmented_assignment(impl: ModuleType, use_cac
 def test_restored_receivers_that_died_while_muted_are_dropped(impl: ModuleType, use_caching: bool) -> None:
     sig = impl.Signal(use_caching=use_caching)
 
-    def keeper(**kwargs: Any) -> str:
-        return "kept"
-
-    def doomed(**kwargs: Any) -> str:
-        return "doomed"
-
-    sig.connect(keeper)
-    sig.connect(doomed)
+    keeper, doomed = connected(sig, "kept", "doomed")
     saved = sig.receivers
     sig.receivers = []
     del doomed
@@ -220,8 +191,7 @@ def test_restored_receivers_that_died_while_muted_are_dropped(impl: ModuleType, 
 def test_reading_receivers_does_not_change_the_signal(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    def on_event(**kwargs: Any) -> str:
-        return "x"
+    on_event = returning("x")
 
     sig.connect(on_event)
     snapshot = sig.receivers
@@ -235,11 +205,8 @@ def test_reading_receivers_does_not_change_the_signal(impl: ModuleType) -> None:
 def test_clear_dead_receivers_under_the_lock(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    def keeper(**kwargs: Any) -> None:
-        pass
-
-    def doomed(**kwargs: Any) -> None:
-        pass
+    keeper = returning(None)
+    doomed = returning(None)
 
     sig.connect(keeper)
     sig.connect(doomed)
@@ -259,8 +226,7 @@ def test_clear_dead_receivers_under_the_lock(impl: ModuleType) -> None:
 def test_lock_is_a_context_manager_and_is_released(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    def on_event(**kwargs: Any) -> str:
-        return "x"
+    on_event = returning("x")
 
     with sig.lock:
         pass
@@ -284,14 +250,12 @@ def test_live_receivers_returns_sync_and_async_lists(impl: ModuleType, use_cachi
     sig = impl.Signal(use_caching=use_caching)
     handler = Handler()
 
-    def sync(**kwargs: Any) -> None:
-        pass
+    sync = returning(None)
 
     async def async_(**kwargs: Any) -> None:
         pass
 
-    def for_other(**kwargs: Any) -> None:
-        pass
+    for_other = returning(None)
 
     sig.connect(async_)
     sig.connect(sync, sender=Model)
@@ -335,8 +299,7 @@ def test_signal_with_receivers_is_garbage_collected(impl: ModuleType) -> None:
     sig = impl.Signal(use_caching=True)
     handler = Handler()
 
-    def on_event(**kwargs: Any) -> None:
-        pass
+    on_event = returning(None)
 
     sig.connect(on_event)
     sig.connect(handler.method, sender=Model)
@@ -490,8 +453,7 @@ async def test_patched_live_receivers_is_honoured_by_asend(
     monkeypatch.setattr(impl.Signal, "_live_receivers", patched)
     sig = impl.Signal()
 
-    def on_event(**kwargs: Any) -> str:
-        return "x"
+    on_event = returning("x")
 
     sig.connect(on_event)
     assert await sig.asend(Model) == [(on_event, "x")]
@@ -505,8 +467,7 @@ def test_patched_live_receivers_returning_nothing_silences_the_signal(
     monkeypatch.setattr(impl.Signal, "_live_receivers", lambda self, sender: ([], []))
     sig = impl.Signal()
 
-    def on_event(**kwargs: Any) -> str:
-        return "x"
+    on_event = returning("x")
 
     sig.connect(on_event)
     assert sig.send(None) == []

@@ -5,14 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-
-class Handler:
-    def method(self, **kwargs: Any) -> str:
-        return "method"
-
-
-def names(responses: list[tuple[Any, Any]]) -> list[Any]:
-    return [response for _, response in responses]
+from .helpers import Handler, Model, OtherModel, answers, connected, returning
 
 
 # -- connect and disconnect -------------------------------------------------
@@ -21,8 +14,7 @@ def names(responses: list[tuple[Any, Any]]) -> list[Any]:
 def test_connect_then_send_reaches_the_receiver(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    def on_event(**kwargs: Any) -> str:
-        return "got it"
+    on_event = returning("got it")
 
     sig.connect(on_event)
     assert len(sig.receivers) == 1
@@ -32,8 +24,7 @@ def test_connect_then_send_reaches_the_receiver(impl: ModuleType) -> None:
 def test_disconnect_returns_true_then_false(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    def on_event(**kwargs: Any) -> None:
-        pass
+    on_event = returning(None)
 
     sig.connect(on_event)
     assert sig.disconnect(on_event) is True
@@ -45,11 +36,8 @@ def test_disconnect_returns_true_then_false(impl: ModuleType) -> None:
 def test_disconnect_of_never_connected_receiver_returns_false(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    def connected(**kwargs: Any) -> str:
-        return "connected"
-
-    def stranger(**kwargs: Any) -> None:
-        pass
+    connected = returning("connected")
+    stranger = returning(None)
 
     sig.connect(connected)
     assert sig.disconnect(stranger) is False
@@ -59,37 +47,20 @@ def test_disconnect_of_never_connected_receiver_returns_false(impl: ModuleType) 
 def test_disconnect_with_wrong_sender_keeps_receiver(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    class A:
-        pass
+    on_a = returning("a")
 
-    class B:
-        pass
-
-    def on_a(**kwargs: Any) -> str:
-        return "a"
-
-    sig.connect(on_a, sender=A)
-    assert sig.disconnect(on_a) is False  # connected for A, not for any sender
-    assert sig.disconnect(on_a, sender=B) is False
-    assert sig.send(A) == [(on_a, "a")]
-    assert sig.disconnect(on_a, sender=A) is True
-    assert sig.send(A) == []
+    sig.connect(on_a, sender=Model)
+    assert sig.disconnect(on_a) is False  # connected for Model, not for any sender
+    assert sig.disconnect(on_a, sender=OtherModel) is False
+    assert sig.send(Model) == [(on_a, "a")]
+    assert sig.disconnect(on_a, sender=Model) is True
+    assert sig.send(Model) == []
 
 
 def test_disconnect_one_of_several_keeps_the_others_in_order(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    def first(**kwargs: Any) -> int:
-        return 1
-
-    def second(**kwargs: Any) -> int:
-        return 2
-
-    def third(**kwargs: Any) -> int:
-        return 3
-
-    for r in (first, second, third):
-        sig.connect(r)
+    first, second, third = connected(sig, 1, 2, 3)
     assert sig.disconnect(second) is True
     assert sig.send(None) == [(first, 1), (third, 3)]
     assert len(sig.receivers) == 2
@@ -98,42 +69,26 @@ def test_disconnect_one_of_several_keeps_the_others_in_order(impl: ModuleType) -
 def test_reconnect_after_disconnect_goes_to_the_end(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    def a(**kwargs: Any) -> str:
-        return "a"
-
-    def b(**kwargs: Any) -> str:
-        return "b"
-
-    def c(**kwargs: Any) -> str:
-        return "c"
-
-    for r in (a, b, c):
-        sig.connect(r)
+    a, b, c = connected(sig, "a", "b", "c")
     sig.disconnect(a)
     sig.connect(a)
-    assert names(sig.send(None)) == ["b", "c", "a"]
+    assert answers(sig.send(None)) == ["b", "c", "a"]
 
 
 def test_same_receiver_for_two_senders_is_two_receivers(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    class A:
-        pass
-
-    class B:
-        pass
-
     def on_event(sender: object, **kwargs: Any) -> object:
         return sender
 
-    sig.connect(on_event, sender=A)
-    sig.connect(on_event, sender=B)
+    sig.connect(on_event, sender=Model)
+    sig.connect(on_event, sender=OtherModel)
     assert len(sig.receivers) == 2
-    assert sig.send(A) == [(on_event, A)]
-    assert sig.send(B) == [(on_event, B)]
-    assert sig.disconnect(on_event, sender=A) is True
-    assert sig.send(A) == []
-    assert sig.send(B) == [(on_event, B)]
+    assert sig.send(Model) == [(on_event, Model)]
+    assert sig.send(OtherModel) == [(on_event, OtherModel)]
+    assert sig.disconnect(on_event, sender=Model) is True
+    assert sig.send(Model) == []
+    assert sig.send(OtherModel) == [(on_event, OtherModel)]
 
 
 # -- duplicates ---------------------------------------------------------------
@@ -190,11 +145,8 @@ def test_same_callable_instance_twice_is_one_receiver(impl: ModuleType) -> None:
 def test_same_dispatch_uid_with_different_functions_keeps_the_first(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    def first(**kwargs: Any) -> str:
-        return "first"
-
-    def second(**kwargs: Any) -> str:
-        return "second"
+    first = returning("first")
+    second = returning("second")
 
     sig.connect(first, dispatch_uid="uid")
     sig.connect(second, dispatch_uid="uid")
@@ -205,8 +157,7 @@ def test_same_dispatch_uid_with_different_functions_keeps_the_first(impl: Module
 def test_disconnect_by_dispatch_uid(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    def on_event(**kwargs: Any) -> None:
-        pass
+    on_event = returning(None)
 
     sig.connect(on_event, dispatch_uid="uid")
     # The key is the uid, not the function.
@@ -221,32 +172,22 @@ def test_disconnect_by_dispatch_uid(impl: ModuleType) -> None:
 def test_dispatch_uid_is_per_sender(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    class A:
-        pass
+    on_a = returning("a")
+    on_b = returning("b")
 
-    class B:
-        pass
-
-    def on_a(**kwargs: Any) -> str:
-        return "a"
-
-    def on_b(**kwargs: Any) -> str:
-        return "b"
-
-    sig.connect(on_a, sender=A, dispatch_uid="uid")
-    sig.connect(on_b, sender=B, dispatch_uid="uid")
+    sig.connect(on_a, sender=Model, dispatch_uid="uid")
+    sig.connect(on_b, sender=OtherModel, dispatch_uid="uid")
     assert len(sig.receivers) == 2
     assert sig.disconnect(dispatch_uid="uid") is False  # no sender-less one
-    assert sig.disconnect(dispatch_uid="uid", sender=A) is True
-    assert sig.send(A) == []
-    assert sig.send(B) == [(on_b, "b")]
+    assert sig.disconnect(dispatch_uid="uid", sender=Model) is True
+    assert sig.send(Model) == []
+    assert sig.send(OtherModel) == [(on_b, "b")]
 
 
 def test_dispatch_uid_may_be_any_hashable(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    def on_event(**kwargs: Any) -> str:
-        return "x"
+    on_event = returning("x")
 
     sig.connect(on_event, dispatch_uid=("app", 7))
     sig.connect(on_event, dispatch_uid=("app", 7))
@@ -258,11 +199,8 @@ def test_dispatch_uid_may_be_any_hashable(impl: ModuleType) -> None:
 def test_falsy_dispatch_uid_is_ignored(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    def first(**kwargs: Any) -> str:
-        return "first"
-
-    def second(**kwargs: Any) -> str:
-        return "second"
+    first = returning("first")
+    second = returning("second")
 
     # Django uses `if dispatch_uid:`, so "" and 0 mean "no uid": the key is the
     # receiver itself, and two functions with uid "" are two receivers.
@@ -271,7 +209,7 @@ def test_falsy_dispatch_uid_is_ignored(impl: ModuleType) -> None:
     sig.connect(first, dispatch_uid=0)
     sig.connect(first)
     assert len(sig.receivers) == 2
-    assert names(sig.send(None)) == ["first", "second"]
+    assert answers(sig.send(None)) == ["first", "second"]
     assert sig.disconnect(dispatch_uid="") is False
     assert sig.disconnect(first, dispatch_uid=0) is True
     assert sig.disconnect(second, dispatch_uid="") is True
@@ -284,8 +222,7 @@ def test_falsy_dispatch_uid_is_ignored(impl: ModuleType) -> None:
 def test_has_listeners_without_and_with_receivers(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    def on_event(**kwargs: Any) -> None:
-        pass
+    on_event = returning(None)
 
     assert sig.has_listeners() is False
     assert sig.has_listeners(sender=object()) is False
@@ -300,18 +237,11 @@ def test_has_listeners_without_and_with_receivers(impl: ModuleType) -> None:
 def test_has_listeners_for_a_sender_specific_receiver(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    class A:
-        pass
+    on_a = returning(None)
 
-    class B:
-        pass
-
-    def on_a(**kwargs: Any) -> None:
-        pass
-
-    sig.connect(on_a, sender=A)
-    assert sig.has_listeners(A) is True
-    assert sig.has_listeners(B) is False
+    sig.connect(on_a, sender=Model)
+    assert sig.has_listeners(Model) is True
+    assert sig.has_listeners(OtherModel) is False
     # has_listeners() asks about sender=None, which only sender-less receivers get.
     assert sig.has_listeners() is False
 
@@ -358,33 +288,27 @@ def test_receiver_decorator_with_a_tuple_of_signals(impl: ModuleType) -> None:
 def test_receiver_decorator_passes_sender_and_dispatch_uid(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    class A:
-        pass
-
-    @impl.receiver(sig, sender=A, dispatch_uid="on-a")
+    @impl.receiver(sig, sender=Model, dispatch_uid="on-a")
     def on_a(**kwargs: Any) -> str:
         return "a"
 
-    @impl.receiver(sig, sender=A, dispatch_uid="on-a")
+    @impl.receiver(sig, sender=Model, dispatch_uid="on-a")
     def duplicate(**kwargs: Any) -> str:
         return "duplicate"
 
     assert sig.send(None) == []
-    assert sig.send(A) == [(on_a, "a")]
-    assert sig.disconnect(sender=A, dispatch_uid="on-a") is True
+    assert sig.send(Model) == [(on_a, "a")]
+    assert sig.disconnect(sender=Model, dispatch_uid="on-a") is True
     assert sig.receivers == []
 
 
 def test_receiver_decorator_with_list_passes_kwargs_to_each(impl: ModuleType) -> None:
     a, b = impl.Signal(), impl.Signal()
 
-    class A:
-        pass
-
-    @impl.receiver([a, b], sender=A)
+    @impl.receiver([a, b], sender=Model)
     def on_a(**kwargs: Any) -> str:
         return "a"
 
     for sig in (a, b):
         assert sig.send(None) == []
-        assert sig.send(A) == [(on_a, "a")]
+        assert sig.send(Model) == [(on_a, "a")]

@@ -58,16 +58,16 @@ Excluded from the comparison, because the oracle defines them differently
   ``send_robust`` then fails to log (AttributeError), fastdispatch logs the
   class name (tested in tests/test_robust.py).
 
-Normal mode: 200 examples of up to 50 steps per implementation (about 8,000
-steps each). ``FASTDISPATCH_SOAK=1``: 8 runs of 500 examples of up to 100
+Size: 200 examples of up to 50 steps per implementation (about 8,000 steps
+each). Its ``soak`` run (``--run-soak``): 8 runs of 500 examples of up to 100
 steps (about 400,000 steps each).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
-import os
 import weakref
 from collections.abc import Callable, Iterator
 from types import ModuleType
@@ -75,11 +75,22 @@ from typing import Any, ClassVar
 
 import pytest
 
-pytest.importorskip("django", reason="the differential tests need django.dispatch as the oracle")
+from .helpers import (
+    FREE_THREADED,
+    IMMORTAL_CLASSES,
+    Model,
+    RaisingEq,
+    RaisingHash,
+    Unhashable,
+    django_signal_class,
+    quick_and_soak,
+    returning,
+)
+
+DjangoSignal = django_signal_class("the differential tests need django.dispatch as the oracle")
 hypothesis = pytest.importorskip("hypothesis")
 
 import django  # noqa: E402
-from django.conf import settings  # noqa: E402
 from hypothesis import HealthCheck  # noqa: E402
 from hypothesis import settings as hypothesis_settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
@@ -92,17 +103,23 @@ from hypothesis.stateful import (  # noqa: E402
     run_state_machine_as_test,
 )
 
-if not settings.configured:
-    settings.configure(DEBUG=False)
 
-from django.dispatch import Signal as DjangoSignal  # noqa: E402
 
-SOAK = os.environ.get("FASTDISPATCH_SOAK", "") not in ("", "0")
-# Soak mode runs several independent hypothesis runs: one engine's memory
-# grows with the examples it has seen (about 1 GB for 4,000 long ones).
-ROUNDS = 8 if SOAK else 1
-MAX_EXAMPLES = 500 if SOAK else 200
-STEP_COUNT = 100 if SOAK else 50
+@dataclasses.dataclass(frozen=True)
+class Size:
+    # The soak size runs several independent hypothesis runs: one engine's
+    # memory grows with the examples it has seen (about 1 GB for 4,000 long ones).
+    rounds: int
+    max_examples: int
+    step_count: int
+
+
+SIZES = quick_and_soak(
+    # Free-threaded builds collect garbage (every rule's gc.collect()) without
+    # generations, about ten times slower here: fewer examples, same steps.
+    Size(rounds=1, max_examples=40 if FREE_THREADED else 200, step_count=50),
+    Size(8, 500, 100),
+)
 
 # Django 6.0 holds senders weakly (ticket 35801); before it, the oracle needs help.
 ORACLE_KEEPS_DEAD_SENDERS = django.VERSION < (6, 0)
@@ -113,6 +130,8 @@ MAX_SENDERS = 6
 UIDS = [None, None, None, "uid-a", "uid-b", 7, ("uid", 1), "", 0]
 RECEIVER_KINDS = ["function", "method", "callable", "async", "slots"]
 SENDER_KINDS = ["class", "instance", "slots", "raising-eq", "str"]
+if IMMORTAL_CLASSES:  # a class sender would never die (see helpers)
+    SENDER_KINDS.remove("class")
 
 # Statistics for the closing report (read with -s, see test_differential).
 STATS: dict[str, int] = {"examples": 0, "steps": 0, "compared": 0}
@@ -131,12 +150,17 @@ class ReceiverError(Exception):
 Log = list[tuple[str, Any, Any, Any]]
 
 
+def answer(label: str, log: Log, raises: bool, signal: Any, sender: Any, kwargs: dict[str, Any]) -> Any:
+    """What every receiver does when called."""
+    log.append((label, signal, sender, kwargs.get("n")))
+    if raises:
+        raise ReceiverError(label, kwargs.get("n"))
+    return (label, kwargs.get("n"), tuple(sorted(kwargs)))
+
+
 def make_function(label: str, log: Log, raises: bool) -> Callable[..., Any]:
     def receiver(signal: Any, sender: Any, **kwargs: Any) -> Any:
-        log.append((label, signal, sender, kwargs.get("n")))
-        if raises:
-            raise ReceiverError(label, kwargs.get("n"))
-        return (label, kwargs.get("n"), tuple(sorted(kwargs)))
+        return answer(label, log, raises, signal, sender, kwargs)
 
     receiver.__qualname__ = f"function_{label}"
     return receiver
@@ -144,8 +168,7 @@ def make_function(label: str, log: Log, raises: bool) -> Callable[..., Any]:
 
 def make_async_function(label: str, log: Log) -> Callable[..., Any]:
     async def receiver(signal: Any, sender: Any, **kwargs: Any) -> Any:
-        log.append((label, signal, sender, kwargs.get("n")))
-        return (label, kwargs.get("n"), tuple(sorted(kwargs)))
+        return answer(label, log, False, signal, sender, kwargs)
 
     receiver.__qualname__ = f"async_function_{label}"
     return receiver
@@ -156,10 +179,7 @@ class MethodReceiver:
         self.label, self.log, self.raises = label, log, raises
 
     def on_signal(self, signal: Any, sender: Any, **kwargs: Any) -> Any:
-        self.log.append((self.label, signal, sender, kwargs.get("n")))
-        if self.raises:
-            raise ReceiverError(self.label, kwargs.get("n"))
-        return (self.label, kwargs.get("n"), tuple(sorted(kwargs)))
+        return answer(self.label, self.log, self.raises, signal, sender, kwargs)
 
 
 class CallableReceiver:
@@ -169,10 +189,7 @@ class CallableReceiver:
         self.__qualname__ = f"CallableReceiver_{label}"
 
     def __call__(self, signal: Any, sender: Any, **kwargs: Any) -> Any:
-        self.log.append((self.label, signal, sender, kwargs.get("n")))
-        if self.raises:
-            raise ReceiverError(self.label, kwargs.get("n"))
-        return (self.label, kwargs.get("n"), tuple(sorted(kwargs)))
+        return answer(self.label, self.log, self.raises, signal, sender, kwargs)
 
 
 class SlotsReceiver:
@@ -184,8 +201,7 @@ class SlotsReceiver:
         self.label, self.log = label, log
 
     def __call__(self, signal: Any, sender: Any, **kwargs: Any) -> Any:
-        self.log.append((self.label, signal, sender, kwargs.get("n")))
-        return (self.label, kwargs.get("n"), tuple(sorted(kwargs)))
+        return answer(self.label, self.log, False, signal, sender, kwargs)
 
 
 class ReceiverSlot:
@@ -236,16 +252,6 @@ class SlotsSender:
     __slots__ = ()
 
 
-class RaisingEqSender:
-    """Hashable by identity; comparing it by equality is a bug."""
-
-    def __eq__(self, other: object) -> bool:
-        raise AssertionError("a sender was compared by equality")
-
-    def __hash__(self) -> int:
-        return id(self)
-
-
 class SenderSlot:
     def __init__(self, label: str, kind: str) -> None:
         self.label, self.kind = label, kind
@@ -259,7 +265,7 @@ class SenderSlot:
         elif kind == "slots":
             obj = SlotsSender()
         elif kind == "raising-eq":
-            obj = RaisingEqSender()
+            obj = RaisingEq()
         else:
             obj = f"sender-{label}"
         self.obj: Any = obj
@@ -366,6 +372,17 @@ def live_records(sig: Any) -> list[tuple[Any, bool, bool]]:
             continue
         out.append((key, weak, bool(is_async)))
     return out
+
+
+# The arguments of the send and send_robust rules: which sender (preferring
+# one that something is connected for), how many extra keyword arguments, and
+# where the sender goes among them (None: by position). See _send.
+SEND_ARGUMENTS = {
+    "s": st.integers(0, MAX_SENDERS - 1),
+    "extra": st.sampled_from([0, 0, 0, 1, 3, 18]),
+    "connected_sender": st.booleans(),
+    "sender_at": st.sampled_from([None, None, 0, 1, 19]),
+}
 
 
 class DifferentialMachine(RuleBasedStateMachine):
@@ -572,21 +589,11 @@ class DifferentialMachine(RuleBasedStateMachine):
 
     # -- sending -----------------------------------------------------------------------
 
-    @rule(
-        s=st.integers(0, MAX_SENDERS - 1),
-        extra=st.sampled_from([0, 0, 0, 1, 3, 18]),
-        connected_sender=st.booleans(),
-        sender_at=st.sampled_from([None, None, 0, 1, 19]),
-    )
+    @rule(**SEND_ARGUMENTS)
     def send(self, s: int, extra: int, connected_sender: bool, sender_at: int | None) -> None:
         self._send(s, False, extra, connected_sender, sender_at)
 
-    @rule(
-        s=st.integers(0, MAX_SENDERS - 1),
-        extra=st.sampled_from([0, 0, 0, 1, 3, 18]),
-        connected_sender=st.booleans(),
-        sender_at=st.sampled_from([None, None, 0, 1, 19]),
-    )
+    @rule(**SEND_ARGUMENTS)
     def send_robust(self, s: int, extra: int, connected_sender: bool, sender_at: int | None) -> None:
         self._send(s, True, extra, connected_sender, sender_at)
 
@@ -686,10 +693,10 @@ class DifferentialMachine(RuleBasedStateMachine):
         assert len({r[0] for r in records}) == len(records), "duplicate receiver records"
 
 
-def machine_settings() -> hypothesis_settings:
+def machine_settings(size: Size) -> hypothesis_settings:
     return hypothesis_settings(
-        max_examples=MAX_EXAMPLES,
-        stateful_step_count=STEP_COUNT,
+        max_examples=size.max_examples,
+        stateful_step_count=size.step_count,
         deadline=None,
         database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
@@ -697,8 +704,9 @@ def machine_settings() -> hypothesis_settings:
     )
 
 
+@pytest.mark.parametrize("size", SIZES)
 def test_differential_against_django(
-    impl: ModuleType, robust_log: LogCapture, no_automatic_gc: None
+    impl: ModuleType, size: Size, robust_log: LogCapture, no_automatic_gc: None
 ) -> None:
     machine = type(
         f"DifferentialMachine_{impl.__name__.rsplit('.', 1)[-1]}",
@@ -706,8 +714,8 @@ def test_differential_against_django(
         {"impl": impl, "log_capture": robust_log},
     )
     before = dict(STATS)
-    for _ in range(ROUNDS):
-        run_state_machine_as_test(machine, settings=machine_settings())
+    for _ in range(size.rounds):
+        run_state_machine_as_test(machine, settings=machine_settings(size))
     examples = STATS["examples"] - before["examples"]
     steps = STATS["steps"] - before["steps"]
     compared = STATS["compared"] - before["compared"]
@@ -718,20 +726,8 @@ def test_differential_against_django(
 # -- regression tests: shrunk failures and the excluded cases --------------------------------
 
 
-class Model:
-    pass
-
-
-class Unhashable:
-    __hash__ = None  # type: ignore[assignment]
-
-    def __eq__(self, other: object) -> bool:
-        return self is other
-
-
-class RaisingHash:
-    def __hash__(self) -> int:
-        raise RuntimeError("hash")
+def raising_hash() -> RaisingHash:
+    return RaisingHash(RuntimeError, "hash")
 
 
 def echo(sender: Any, **kwargs: Any) -> Any:
@@ -745,7 +741,7 @@ def echo(sender: Any, **kwargs: Any) -> Any:
         pytest.param(object, id="object"),
         pytest.param(SlotsSender, id="slots"),
         pytest.param(Unhashable, id="unhashable"),
-        pytest.param(RaisingHash, id="raising-hash"),
+        pytest.param(raising_hash, id="raising-hash"),
     ],
 )
 def test_cached_signal_accepts_senders_djangos_cache_rejects(impl: ModuleType, make_sender: Any) -> None:
@@ -769,7 +765,7 @@ def test_cached_signal_accepts_senders_djangos_cache_rejects(impl: ModuleType, m
 @pytest.mark.parametrize("use_caching", [False, True])
 @pytest.mark.parametrize(
     "make_sender",
-    [pytest.param(Unhashable, id="unhashable"), pytest.param(RaisingHash, id="raising-hash")],
+    [pytest.param(Unhashable, id="unhashable"), pytest.param(raising_hash, id="raising-hash")],
 )
 def test_senders_that_cannot_be_hashed_work_where_django_raises(
     impl: ModuleType, use_caching: bool, make_sender: Any
@@ -827,8 +823,7 @@ def test_falsy_dispatch_uids_mean_no_dispatch_uid(impl: ModuleType, use_caching:
     fast = impl.Signal(use_caching=use_caching)
     oracle = DjangoSignal()
 
-    def other(**kwargs: Any) -> str:
-        return "other"
+    other = returning("other")
 
     for sig in (fast, oracle):
         sig.connect(echo, dispatch_uid="")

@@ -3,40 +3,24 @@
 migrate, request, auth and setting signals, lazy-reference system checks...),
 run with fastdispatch installed into Django, in one ``runtests.py`` run.
 
-It takes about a minute per implementation, so by default it runs for one
-implementation: the compiled one (the pure-Python one without it, or with
-``FASTDISPATCH_NO_EXTENSIONS=1``). ``FASTDISPATCH_DJANGO_APPS=both`` runs it
-for both, ``=python`` or ``=compiled`` for that one, ``=none`` skips it.
+It takes a minute or more per implementation (marked ``slow``; ``-m "not
+slow"`` leaves it out), so it runs for one implementation: the compiled one
+(the pure-Python one without it, or with ``FASTDISPATCH_NO_EXTENSIONS=1``).
+The run for the other one is also marked ``soak``: ``--run-soak`` runs it too
+(``--run-soak -m slow``: the wider apps alone, for both). Its tests come from
+Django's sdist (marked ``network``).
 """
 
 from __future__ import annotations
 
-import os
 import sys
+from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from .conftest import IMPLEMENTATIONS
-from .django_suite import WIDE_APPS, format_counts, run_suite, wide_labels
-from .test_django_dispatch_suite import assert_passed, django_tests_dir
-
-SELECTION_ENV = "FASTDISPATCH_DJANGO_APPS"
-
-
-def _selected() -> list[str]:
-    choice = os.environ.get(SELECTION_ENV, "").strip().lower() or "default"
-    if choice == "default":
-        return ["compiled"] if "compiled" in IMPLEMENTATIONS else ["python"]
-    if choice == "both":
-        return list(IMPLEMENTATIONS)
-    if choice == "none":
-        return []
-    if choice in ("compiled", "python"):
-        return [choice] if choice in IMPLEMENTATIONS else []
-    raise pytest.UsageError(
-        f"{SELECTION_ENV}={choice!r}: use both, compiled, python or none"
-    )
+from .django_suite import WIDE_APPS, assert_passed, format_counts, run_suite, wide_labels
+from .helpers import IMPLEMENTATIONS, PRIMARY_IMPLEMENTATION
 
 
 def send_frames(impl: ModuleType) -> int:
@@ -78,12 +62,19 @@ def known_failures(impl: ModuleType) -> dict[str, str]:
     return failures
 
 
-@pytest.mark.parametrize("implementation", _selected())
-def test_django_signal_heavy_apps(implementation: str) -> None:
+@pytest.mark.slow
+@pytest.mark.network
+@pytest.mark.parametrize(
+    "implementation",
+    [
+        pytest.param(name, marks=() if name == PRIMARY_IMPLEMENTATION else pytest.mark.soak)
+        for name in IMPLEMENTATIONS
+    ],
+)
+def test_django_signal_heavy_apps(implementation: str, django_tests_dir: Path) -> None:
     """Django's signal-heavy test apps pass, except the known failures."""
     impl: ModuleType = IMPLEMENTATIONS[implementation]
-    tests_dir = django_tests_dir()
-    run = run_suite(impl, tests_dir, *wide_labels(tests_dir))
+    run = run_suite(impl, django_tests_dir, *wide_labels(django_tests_dir))
     counts = run.counts_by_app()
     print(f"{impl.__name__}: {run.status}; {run.seconds:.0f} s")
     print("tests by app (ran/ok/skipped/other):", format_counts(counts))

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from .conftest import IMPLEMENTATIONS
+from .django_suite import run_captured
+from .helpers import IMPLEMENTATIONS
 
 pytest.importorskip(
     "django",
@@ -28,12 +28,9 @@ def test_end_to_end_benchmark_runs(tmp_path: Path) -> None:
     modes = ["stock", *IMPLEMENTATIONS]
     env = dict(os.environ)
     env.pop("FASTDISPATCH_NO_EXTENSIONS", None)
-    completed = subprocess.run(
+    completed = run_captured(
         [sys.executable, str(RUN), "--scale", "0.001", "--rounds", "1", "--repeat", "1",
          "--modes", *modes, "--output-dir", str(tmp_path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
         env=env,
         timeout=300,
     )

@@ -13,13 +13,14 @@ from types import ModuleType
 
 import pytest
 
-from .conftest import IMPLEMENTATIONS
+from .helpers import IMPLEMENTATIONS
 
 pytest.importorskip(
     "django",
     reason="Django is not installed (pip install django to run these; CI does)",
 )
 
+from .django_suite import run_captured  # noqa: E402
 from .django_suite.project import (  # noqa: E402
     MIGRATE,
     PRELUDE,
@@ -44,149 +45,148 @@ def _prelude(impl: ModuleType) -> str:
     return PRELUDE.format(implementation=implementation_name(impl.__name__))
 
 
+def _run_installed(project: Path, impl: ModuleType, *code: str) -> str:
+    """Run ``code`` in the project after installing ``impl``; its output (it must succeed)."""
+    return _ok(run_python(project, _prelude(impl), *code))
+
+
 def test_every_django_signal_is_a_fastdispatch_signal(
     impl: ModuleType, project: Path
 ) -> None:
-    out = _ok(
-        run_python(
-            project,
-            _prelude(impl),
-            f"""
-            import importlib
-            import django
-            import django.dispatch
-            import django.dispatch.dispatcher
-            import fastdispatch.django
-            from {impl.__name__} import Signal as Core
+    out = _run_installed(
+        project,
+        impl,
+        f"""
+        import importlib
+        import django
+        import django.dispatch
+        import django.dispatch.dispatcher
+        import fastdispatch.django
+        from {impl.__name__} import Signal as Core
 
-            fastdispatch.django.install(implementation={implementation_name(impl.__name__)!r})  # again
-            assert fastdispatch.django.is_installed()
-            assert django.dispatch.Signal is django.dispatch.dispatcher.Signal
-            assert issubclass(django.dispatch.Signal, Core)
-            expected = {{
-                "django.core.signals": ["request_started", "request_finished",
-                                        "got_request_exception", "setting_changed"],
-                "django.db.backends.signals": ["connection_created"],
-                "django.db.models.signals": [
-                    "class_prepared", "pre_init", "post_init", "pre_save", "post_save",
-                    "pre_delete", "post_delete", "m2m_changed", "pre_migrate", "post_migrate",
-                ],
-                "django.contrib.auth.signals": ["user_logged_in", "user_login_failed",
-                                                "user_logged_out"],
-                "django.test.signals": ["template_rendered"],
-                "django.utils.autoreload": ["autoreload_started", "file_changed"],
-            }}
-            if django.VERSION >= (6, 0):
-                expected["django.tasks.signals"] = ["task_enqueued", "task_finished",
-                                                    "task_started"]
-            report = fastdispatch.django.accelerated_signals(import_django=True)
-            for module_name, names in expected.items():
-                module = importlib.import_module(module_name)
-                for name in names:
-                    signal = getattr(module, name)
-                    assert isinstance(signal, Core), (module_name, name, type(signal))
-                    assert report[f"{{module_name}}.{{name}}"] is True, (module_name, name)
-            assert all(report.values()), report
-            # django.test.signals.setting_changed is django.core.signals's.
-            from django.test import signals as test_signals
-            from django.core import signals as core_signals
-            assert test_signals.setting_changed is core_signals.setting_changed
+        fastdispatch.django.install(implementation={implementation_name(impl.__name__)!r})  # again
+        assert fastdispatch.django.is_installed()
+        assert django.dispatch.Signal is django.dispatch.dispatcher.Signal
+        assert issubclass(django.dispatch.Signal, Core)
+        expected = {{
+            "django.core.signals": ["request_started", "request_finished",
+                                    "got_request_exception", "setting_changed"],
+            "django.db.backends.signals": ["connection_created"],
+            "django.db.models.signals": [
+                "class_prepared", "pre_init", "post_init", "pre_save", "post_save",
+                "pre_delete", "post_delete", "m2m_changed", "pre_migrate", "post_migrate",
+            ],
+            "django.contrib.auth.signals": ["user_logged_in", "user_login_failed",
+                                            "user_logged_out"],
+            "django.test.signals": ["template_rendered"],
+            "django.utils.autoreload": ["autoreload_started", "file_changed"],
+        }}
+        if django.VERSION >= (6, 0):
+            expected["django.tasks.signals"] = ["task_enqueued", "task_finished",
+                                                "task_started"]
+        report = fastdispatch.django.accelerated_signals(import_django=True)
+        for module_name, names in expected.items():
+            module = importlib.import_module(module_name)
+            for name in names:
+                signal = getattr(module, name)
+                assert isinstance(signal, Core), (module_name, name, type(signal))
+                assert report[f"{{module_name}}.{{name}}"] is True, (module_name, name)
+        assert all(report.values()), report
+        # django.test.signals.setting_changed is django.core.signals's.
+        from django.test import signals as test_signals
+        from django.core import signals as core_signals
+        assert test_signals.setting_changed is core_signals.setting_changed
 
-            # A third-party signal defined afterwards.
-            from fdapp.signals import pizza_done
-            assert isinstance(pizza_done, Core)
-            assert fastdispatch.django.accelerated_signals()["fdapp.signals.pizza_done"]
-            print("ok", len(report))
-            """,
-        )
+        # A third-party signal defined afterwards.
+        from fdapp.signals import pizza_done
+        assert isinstance(pizza_done, Core)
+        assert fastdispatch.django.accelerated_signals()["fdapp.signals.pizza_done"]
+        print("ok", len(report))
+        """,
     )
     assert out.strip().startswith("ok")
 
 
 def test_model_signals_with_lazy_senders(impl: ModuleType, project: Path) -> None:
-    _ok(
-        run_python(
-            project,
-            _prelude(impl),
-            MIGRATE,
-            """
-            from django.db.models import signals
-            from django.apps import apps
-            from fdapp.models import Pizza, Topping
+    _run_installed(
+        project,
+        impl,
+        MIGRATE,
+        """
+        from django.db.models import signals
+        from django.apps import apps
+        from fdapp.models import Pizza, Topping
 
-            seen = []
+        seen = []
 
-            def on_init(sender, instance, **kwargs):
-                seen.append(("post_init", sender.__name__))
+        def on_init(sender, instance, **kwargs):
+            seen.append(("post_init", sender.__name__))
 
-            def on_save(sender, instance, created, **kwargs):
-                seen.append(("post_save", sender.__name__, created))
+        def on_save(sender, instance, created, **kwargs):
+            seen.append(("post_save", sender.__name__, created))
 
-            def on_m2m(sender, action, **kwargs):
-                seen.append(("m2m_changed", action))
+        def on_m2m(sender, action, **kwargs):
+            seen.append(("m2m_changed", action))
 
-            def on_delete(sender, **kwargs):
-                seen.append(("post_delete", sender.__name__))
+        def on_delete(sender, **kwargs):
+            seen.append(("post_delete", sender.__name__))
 
-            # "app_label.ModelName" senders, as Django documents them.
-            signals.post_init.connect(on_init, sender="fdapp.Pizza")
-            signals.post_save.connect(on_save, sender="fdapp.Pizza")
-            signals.m2m_changed.connect(on_m2m, sender=Pizza.toppings.through)
-            signals.post_delete.connect(on_delete, sender="fdapp.Topping")
+        # "app_label.ModelName" senders, as Django documents them.
+        signals.post_init.connect(on_init, sender="fdapp.Pizza")
+        signals.post_save.connect(on_save, sender="fdapp.Pizza")
+        signals.m2m_changed.connect(on_m2m, sender=Pizza.toppings.through)
+        signals.post_delete.connect(on_delete, sender="fdapp.Topping")
 
-            pizza = Pizza.objects.create(name="margherita")
-            Topping(name="unsaved")  # no post_init receiver for Topping
-            topping = Topping.objects.create(name="basil")
-            pizza.toppings.add(topping)
-            topping.delete()
-            assert seen == [
-                ("post_init", "Pizza"),
-                ("post_save", "Pizza", True),
-                ("m2m_changed", "pre_add"),
-                ("m2m_changed", "post_add"),
-                ("post_delete", "Topping"),
-            ], seen
-            seen.clear()
-            list(Pizza.objects.all())
-            assert seen == [("post_init", "Pizza")], seen
+        pizza = Pizza.objects.create(name="margherita")
+        Topping(name="unsaved")  # no post_init receiver for Topping
+        topping = Topping.objects.create(name="basil")
+        pizza.toppings.add(topping)
+        topping.delete()
+        assert seen == [
+            ("post_init", "Pizza"),
+            ("post_save", "Pizza", True),
+            ("m2m_changed", "pre_add"),
+            ("m2m_changed", "post_add"),
+            ("post_delete", "Topping"),
+        ], seen
+        seen.clear()
+        list(Pizza.objects.all())
+        assert seen == [("post_init", "Pizza")], seen
 
-            # (Django returns None for a lazy sender, even when it resolves.)
-            signals.post_init.disconnect(on_init, sender="fdapp.Pizza")
-            assert not signals.post_init.has_listeners(Pizza)
-            Pizza(name="x")
-            assert seen == [("post_init", "Pizza")], seen
+        # (Django returns None for a lazy sender, even when it resolves.)
+        signals.post_init.disconnect(on_init, sender="fdapp.Pizza")
+        assert not signals.post_init.has_listeners(Pizza)
+        Pizza(name="x")
+        assert seen == [("post_init", "Pizza")], seen
 
-            # A lazy sender whose model comes later: pending until then.
-            signals.pre_save.connect(on_save, sender="fdapp.Later")
-            assert ("fdapp", "later") in apps._pending_operations
-            """,
-        )
+        # A lazy sender whose model comes later: pending until then.
+        signals.pre_save.connect(on_save, sender="fdapp.Later")
+        assert ("fdapp", "later") in apps._pending_operations
+        """,
     )
 
 
 def test_lazy_reference_check_keeps_signals_E001(impl: ModuleType, project: Path) -> None:
     """Django's system check names a model signal connected to a missing model
     (signals.E001), as with Django's own dispatcher."""
-    out = _ok(
-        run_python(
-            project,
-            _prelude(impl),
-            """
-            from django.apps import apps
-            from django.core.checks.model_checks import _check_lazy_references
-            from django.db.models import signals
+    out = _run_installed(
+        project,
+        impl,
+        """
+        from django.apps import apps
+        from django.core.checks.model_checks import _check_lazy_references
+        from django.db.models import signals
 
-            def on_save(sender, **kwargs):
-                pass
+        def on_save(sender, **kwargs):
+            pass
 
-            signals.post_save.connect(on_save, sender="fdapp.Missing")
-            signals.pre_delete.connect(on_save, sender="nowhere.Model")
-            errors = _check_lazy_references(apps)
-            for error in errors:
-                print(error.id, error.msg)
-            assert sorted(e.id for e in errors) == ["signals.E001", "signals.E001"], errors
-            """,
-        )
+        signals.post_save.connect(on_save, sender="fdapp.Missing")
+        signals.pre_delete.connect(on_save, sender="nowhere.Model")
+        errors = _check_lazy_references(apps)
+        for error in errors:
+            print(error.id, error.msg)
+        assert sorted(e.id for e in errors) == ["signals.E001", "signals.E001"], errors
+        """,
     )
     assert (
         "The function 'on_save' was connected to the 'post_save' signal with a lazy "
@@ -200,35 +200,33 @@ def test_make_id_patch_reaches_the_installed_signal(
     impl: ModuleType, project: Path
 ) -> None:
     """Django's tests patch ``django.dispatch.dispatcher._make_id``."""
-    _ok(
-        run_python(
-            project,
-            _prelude(impl),
-            f"""
-            from unittest import mock
-            import {impl.__name__} as impl
-            from django.dispatch import Signal
-            from django.dispatch.dispatcher import _make_id
+    _run_installed(
+        project,
+        impl,
+        f"""
+        from unittest import mock
+        import {impl.__name__} as impl
+        from django.dispatch import Signal
+        from django.dispatch.dispatcher import _make_id
 
-            original = impl._make_id
-            assert _make_id is original
-            calls = []
+        original = impl._make_id
+        assert _make_id is original
+        calls = []
 
-            def make_id(target):
-                calls.append(target)
-                return original(target)
+        def make_id(target):
+            calls.append(target)
+            return original(target)
 
-            def receiver(**kwargs):
-                pass
+        def receiver(**kwargs):
+            pass
 
-            signal = Signal()
-            with mock.patch("django.dispatch.dispatcher._make_id", make_id):
-                assert impl._make_id is make_id
-                signal.connect(receiver)
-            assert calls == [receiver], calls
-            assert impl._make_id is original
-            """,
-        )
+        signal = Signal()
+        with mock.patch("django.dispatch.dispatcher._make_id", make_id):
+            assert impl._make_id is make_id
+            signal.connect(receiver)
+        assert calls == [receiver], calls
+        assert impl._make_id is original
+        """,
     )
 
 
@@ -237,29 +235,27 @@ def test_receiver_checks_follow_settings_debug(
     impl: ModuleType, tmp_path: Path, debug: bool
 ) -> None:
     project = write_project(tmp_path, debug=debug)
-    out = _ok(
-        run_python(
-            project,
-            _prelude(impl),
-            """
-            from django.dispatch import Signal
+    out = _run_installed(
+        project,
+        impl,
+        """
+        from django.dispatch import Signal
 
-            def no_kwargs(sender):
-                pass
+        def no_kwargs(sender):
+            pass
 
-            signal = Signal()
-            try:
-                signal.connect(no_kwargs)
-            except ValueError as error:
-                print("rejected:", error)
-            else:
-                print("accepted")
-            try:
-                signal.connect(42)
-            except TypeError as error:
-                print("rejected:", error)
-            """,
-        )
+        signal = Signal()
+        try:
+            signal.connect(no_kwargs)
+        except ValueError as error:
+            print("rejected:", error)
+        else:
+            print("accepted")
+        try:
+            signal.connect(42)
+        except TypeError as error:
+            print("rejected:", error)
+        """,
     )
     if debug:
         assert "rejected: Signal receivers must accept keyword arguments (**kwargs)." in out
@@ -269,36 +265,34 @@ def test_receiver_checks_follow_settings_debug(
 
 
 def test_send_robust_logs_on_django_dispatch_logger(impl: ModuleType, project: Path) -> None:
-    out = _ok(
-        run_python(
-            project,
-            _prelude(impl),
-            """
-            import logging
-            from django.dispatch import Signal
+    out = _run_installed(
+        project,
+        impl,
+        """
+        import logging
+        from django.dispatch import Signal
 
-            records = []
+        records = []
 
-            class Collect(logging.Handler):
-                def emit(self, record):
-                    records.append(record)
+        class Collect(logging.Handler):
+            def emit(self, record):
+                records.append(record)
 
-            logging.getLogger("django.dispatch").addHandler(Collect())
+        logging.getLogger("django.dispatch").addHandler(Collect())
 
-            def fails(sender, **kwargs):
-                raise ValueError("boom")
+        def fails(sender, **kwargs):
+            raise ValueError("boom")
 
-            signal = Signal()
-            signal.connect(fails)
-            [(receiver, response)] = signal.send_robust(sender=None)
-            assert isinstance(response, ValueError)
-            [record] = records
-            assert record.name == "django.dispatch", record.name
-            assert record.levelno == logging.ERROR
-            assert record.exc_info[1] is response
-            print(record.getMessage())
-            """,
-        )
+        signal = Signal()
+        signal.connect(fails)
+        [(receiver, response)] = signal.send_robust(sender=None)
+        assert isinstance(response, ValueError)
+        [record] = records
+        assert record.name == "django.dispatch", record.name
+        assert record.levelno == logging.ERROR
+        assert record.exc_info[1] is response
+        print(record.getMessage())
+        """,
     )
     assert "Error calling fails in Signal.send_robust() (boom)" in out
 
@@ -342,10 +336,9 @@ def test_manage_py_wsgi_py_asgi_py(project: Path) -> None:
         "assert report and all(report.values()), report; "
         "print('accelerated', len(report))"
     )
-    result = subprocess.run(
+    result = run_captured(
         [sys.executable, "manage.py", "shell", "-c", check],
-        cwd=project, env=environment(project), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, timeout=120,
+        cwd=project, env=environment(project), timeout=120,
     )
     assert result.returncode == 0, result.stdout
     assert "accelerated" in result.stdout
@@ -511,53 +504,51 @@ def test_importing_the_module_installs_nothing(project: Path) -> None:
 
 def test_factory_boy_mute_signals(impl: ModuleType, project: Path) -> None:
     pytest.importorskip("factory", reason="factory_boy is not installed")
-    _ok(
-        run_python(
-            project,
-            _prelude(impl),
-            MIGRATE,
-            """
-            import factory
-            from factory.django import DjangoModelFactory, mute_signals
-            from django.db.models import signals
-            from fdapp.models import Pizza
+    _run_installed(
+        project,
+        impl,
+        MIGRATE,
+        """
+        import factory
+        from factory.django import DjangoModelFactory, mute_signals
+        from django.db.models import signals
+        from fdapp.models import Pizza
 
-            seen = []
+        seen = []
 
-            def on_pre_save(sender, instance, **kwargs):
-                seen.append(("pre_save", instance.name))
+        def on_pre_save(sender, instance, **kwargs):
+            seen.append(("pre_save", instance.name))
 
-            def on_post_save(sender, instance, **kwargs):
-                seen.append(("post_save", instance.name))
+        def on_post_save(sender, instance, **kwargs):
+            seen.append(("post_save", instance.name))
 
-            signals.pre_save.connect(on_pre_save, sender=Pizza)
-            signals.post_save.connect(on_post_save, sender=Pizza)
+        signals.pre_save.connect(on_pre_save, sender=Pizza)
+        signals.post_save.connect(on_post_save, sender=Pizza)
 
-            class PizzaFactory(DjangoModelFactory):
-                class Meta:
-                    model = Pizza
-                name = factory.Sequence(lambda n: f"pizza{n}")
+        class PizzaFactory(DjangoModelFactory):
+            class Meta:
+                model = Pizza
+            name = factory.Sequence(lambda n: f"pizza{n}")
 
-            PizzaFactory(name="loud")
-            with mute_signals(signals.pre_save, signals.post_save):
-                PizzaFactory(name="quiet")
-                assert signals.post_save.receivers == []
+        PizzaFactory(name="loud")
+        with mute_signals(signals.pre_save, signals.post_save):
+            PizzaFactory(name="quiet")
+            assert signals.post_save.receivers == []
 
-            @mute_signals(signals.post_save)
-            def make():
-                return PizzaFactory(name="half")
+        @mute_signals(signals.post_save)
+        def make():
+            return PizzaFactory(name="half")
 
-            make()
-            PizzaFactory(name="loud again")
-            assert seen == [
-                ("pre_save", "loud"), ("post_save", "loud"),
-                ("pre_save", "half"),
-                ("pre_save", "loud again"), ("post_save", "loud again"),
-            ], seen
-            assert len(signals.post_save.receivers) == 1
-            assert Pizza.objects.count() == 4
-            """,
-        )
+        make()
+        PizzaFactory(name="loud again")
+        assert seen == [
+            ("pre_save", "loud"), ("post_save", "loud"),
+            ("pre_save", "half"),
+            ("pre_save", "loud again"), ("post_save", "loud again"),
+        ], seen
+        assert len(signals.post_save.receivers) == 1
+        assert Pizza.objects.count() == 4
+        """,
     )
 
 
@@ -565,73 +556,71 @@ def test_sentry_sdk_sees_every_send(impl: ModuleType, project: Path) -> None:
     """sentry-sdk's Django integration replaces ``Signal._live_receivers`` on
     ``django.dispatch.Signal`` to time each receiver: it must see every send."""
     pytest.importorskip("sentry_sdk", reason="sentry-sdk is not installed")
-    out = _ok(
-        run_python(
-            project,
-            _prelude(impl),
-            """
-            import sentry_sdk
-            from sentry_sdk.integrations.django import DjangoIntegration
-            from sentry_sdk.transport import Transport
-            from django.dispatch import Signal
-            from django.db.models import signals
-            from fdapp.models import Pizza
+    out = _run_installed(
+        project,
+        impl,
+        """
+        import sentry_sdk
+        from sentry_sdk.integrations.django import DjangoIntegration
+        from sentry_sdk.transport import Transport
+        from django.dispatch import Signal
+        from django.db.models import signals
+        from fdapp.models import Pizza
 
-            envelopes = []
+        envelopes = []
 
-            class Capture(Transport):
-                def capture_envelope(self, envelope):
-                    envelopes.append(envelope)
+        class Capture(Transport):
+            def capture_envelope(self, envelope):
+                envelopes.append(envelope)
 
-            sentry_sdk.init(
-                dsn="https://public@sentry.invalid/1",
-                integrations=[DjangoIntegration(signals_spans=True)],
-                default_integrations=False,
-                traces_sample_rate=1.0,
-                transport=Capture,
-            )
-            wrapped = Signal._live_receivers
-            assert wrapped.__name__ == "_sentry_live_receivers", wrapped
-
-            calls = []
-
-            def first(sender, **kwargs):
-                calls.append("first")
-                return 1
-
-            class Listener:
-                def method(self, sender, **kwargs):
-                    calls.append("method")
-                    return 2
-
-            listener = Listener()
-            done = Signal()
-            done.connect(first)
-            done.connect(listener.method)
-            signals.post_init.connect(first, sender=Pizza)
-
-            with sentry_sdk.start_transaction(name="signals"):
-                for _ in range(3):
-                    assert [r for _, r in done.send(sender=None)] == [1, 2]
-                assert [r for _, r in done.send_robust(sender=None)] == [1, 2]
-                Pizza(name="a")
-                Pizza(name="b")
-            sentry_sdk.flush()
-            spans = [
-                span["description"]
-                for envelope in envelopes
-                for item in envelope.items
-                if item.type == "transaction"
-                for span in item.payload.json["spans"]
-                if span["op"] == "event.django"
-            ]
-            print(spans)
-            assert calls == ["first", "method"] * 4 + ["first"] * 2, calls
-            assert len(spans) == 10, spans
-            assert spans.count("__main__.first") == 6, spans
-            assert spans.count("__main__.Listener.method") == 4, spans
-            """,
+        sentry_sdk.init(
+            dsn="https://public@sentry.invalid/1",
+            integrations=[DjangoIntegration(signals_spans=True)],
+            default_integrations=False,
+            traces_sample_rate=1.0,
+            transport=Capture,
         )
+        wrapped = Signal._live_receivers
+        assert wrapped.__name__ == "_sentry_live_receivers", wrapped
+
+        calls = []
+
+        def first(sender, **kwargs):
+            calls.append("first")
+            return 1
+
+        class Listener:
+            def method(self, sender, **kwargs):
+                calls.append("method")
+                return 2
+
+        listener = Listener()
+        done = Signal()
+        done.connect(first)
+        done.connect(listener.method)
+        signals.post_init.connect(first, sender=Pizza)
+
+        with sentry_sdk.start_transaction(name="signals"):
+            for _ in range(3):
+                assert [r for _, r in done.send(sender=None)] == [1, 2]
+            assert [r for _, r in done.send_robust(sender=None)] == [1, 2]
+            Pizza(name="a")
+            Pizza(name="b")
+        sentry_sdk.flush()
+        spans = [
+            span["description"]
+            for envelope in envelopes
+            for item in envelope.items
+            if item.type == "transaction"
+            for span in item.payload.json["spans"]
+            if span["op"] == "event.django"
+        ]
+        print(spans)
+        assert calls == ["first", "method"] * 4 + ["first"] * 2, calls
+        assert len(spans) == 10, spans
+        assert spans.count("__main__.first") == 6, spans
+        assert spans.count("__main__.Listener.method") == 4, spans
+        """,
     )
     assert "__main__.first" in out
 
@@ -639,52 +628,50 @@ def test_sentry_sdk_sees_every_send(impl: ModuleType, project: Path) -> None:
 def test_overriding_and_patching_live_receivers(impl: ModuleType, project: Path) -> None:
     """A subclass that overrides ``_live_receivers``, and a patch of it on
     ``django.dispatch.Signal``, see every send of model signals too."""
-    _ok(
-        run_python(
-            project,
-            _prelude(impl),
-            """
-            from unittest import mock
-            from django.dispatch import Signal
-            from django.db.models import signals
-            from fdapp.models import Pizza
+    _run_installed(
+        project,
+        impl,
+        """
+        from unittest import mock
+        from django.dispatch import Signal
+        from django.db.models import signals
+        from fdapp.models import Pizza
 
-            seen = []
+        seen = []
 
-            class Timed(Signal):
-                def _live_receivers(self, sender):
-                    sync, async_ = super()._live_receivers(sender)
-                    seen.append(("override", len(sync)))
-                    return sync, async_
+        class Timed(Signal):
+            def _live_receivers(self, sender):
+                sync, async_ = super()._live_receivers(sender)
+                seen.append(("override", len(sync)))
+                return sync, async_
 
-            def receiver(sender, **kwargs):
-                return "r"
+        def receiver(sender, **kwargs):
+            return "r"
 
-            timed = Timed()
-            timed.connect(receiver)
-            assert timed.send(sender=None) == [(receiver, "r")]
-            assert timed.send_robust(sender=None) == [(receiver, "r")]
-            assert seen == [("override", 1)] * 2, seen
+        timed = Timed()
+        timed.connect(receiver)
+        assert timed.send(sender=None) == [(receiver, "r")]
+        assert timed.send_robust(sender=None) == [(receiver, "r")]
+        assert seen == [("override", 1)] * 2, seen
 
-            original = Signal._live_receivers
+        original = Signal._live_receivers
 
-            def patched(self, sender):
-                sync, async_ = original(self, sender)
-                seen.append(("patched", type(self).__name__))
-                return [lambda **kw: (r(**kw), "wrapped")[1] for r in sync], async_
+        def patched(self, sender):
+            sync, async_ = original(self, sender)
+            seen.append(("patched", type(self).__name__))
+            return [lambda **kw: (r(**kw), "wrapped")[1] for r in sync], async_
 
-            signals.post_init.connect(receiver, sender=Pizza)
-            seen.clear()
-            with mock.patch.object(Signal, "_live_receivers", patched):
-                Pizza(name="a")
-                [(_, response)] = signals.post_init.send(sender=Pizza, instance=None)
-                assert response == "wrapped"
-            assert seen == [("patched", "ModelSignal")] * 2, seen
-            seen.clear()
-            Pizza(name="b")
-            assert seen == [], seen
-            """,
-        )
+        signals.post_init.connect(receiver, sender=Pizza)
+        seen.clear()
+        with mock.patch.object(Signal, "_live_receivers", patched):
+            Pizza(name="a")
+            [(_, response)] = signals.post_init.send(sender=Pizza, instance=None)
+            assert response == "wrapped"
+        assert seen == [("patched", "ModelSignal")] * 2, seen
+        seen.clear()
+        Pizza(name="b")
+        assert seen == [], seen
+        """,
     )
 
 
@@ -712,13 +699,10 @@ def _pytest(
     env.pop("PYTEST_ADDOPTS", None)
     if python_impl:  # what makes install() pick the pure-Python implementation
         env["FASTDISPATCH_NO_EXTENSIONS"] = "1"
-    return subprocess.run(
+    return run_captured(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
         cwd=project,
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
         timeout=300,
     )
 

@@ -23,16 +23,15 @@ the same workload (freelists, caches, interned strings):
 Every receiver and sender the workload dropped must be dead afterwards (its
 weak reference cleared).
 
-Counts: normal mode 10,000 connect/disconnect cycles and 100,000 sends per
-workload; ``FASTDISPATCH_SOAK=1``: the full 100,000 cycles and 1,000,000
-sends. Bounds (both modes): 1,000 blocks, 64 KiB traced, 4 MiB resident.
+Counts: 10,000 connect/disconnect cycles and 100,000 sends per workload;
+the ``soak`` runs (``--run-soak``) of the same tests: 100,000 cycles and
+1,000,000 sends. Bounds (both sizes): 1,000 blocks, 64 KiB traced, 4 MiB resident.
 A leak of one 16-byte block per operation overshoots each of them.
 """
 
 from __future__ import annotations
 
 import gc
-import logging
 import os
 import sys
 import tracemalloc
@@ -43,34 +42,28 @@ from typing import Any
 
 import pytest
 
-SOAK = os.environ.get("FASTDISPATCH_SOAK", "") not in ("", "0")
-CYCLES = 100_000 if SOAK else 10_000
-SENDS = 1_000_000 if SOAK else 100_000
+from .helpers import (
+    Boom,
+    CallableHandler,
+    Handler,
+    Model,
+    quick_and_soak,
+    quiet_robust_log,
+    returning,
+    skip_if_classes_are_immortal,
+)
+
+CYCLES = quick_and_soak(10_000, 100_000)
+SENDS = quick_and_soak(100_000, 1_000_000)
+pytestmark = pytest.mark.usefixtures("cheap_gc_for_module")  # many gc.collect() calls
+
 MAX_BLOCKS = 1_000
 MAX_TRACED = 64 * 1024
 MAX_RSS = 4 * 1024 * 1024
 
 
-class Model:
-    pass
-
-
 class FailingSender:
     """The sender whose receivers include one that raises."""
-
-
-class Boom(Exception):
-    pass
-
-
-class Handler:
-    def method(self, **kwargs: Any) -> int:
-        return 1
-
-
-class CallableReceiver:
-    def __call__(self, **kwargs: Any) -> int:
-        return 2
 
 
 class Tracker:
@@ -94,14 +87,13 @@ def make_receiver(kind: int) -> tuple[Any, Any]:
     """(the object that owns the receiver, the receiver)."""
     if kind == 0:
 
-        def function(**kwargs: Any) -> int:
-            return 0
+        function = returning(0)
 
         return function, function
     if kind == 1:
-        handler = Handler()
+        handler = Handler(1)
         return handler, handler.method
-    obj = CallableReceiver()
+    obj = CallableHandler(2)
     return obj, obj
 
 
@@ -114,32 +106,11 @@ def rss_bytes() -> int | None:
 
 
 @pytest.fixture(autouse=True)
-def quiet_robust_log() -> Iterator[None]:
-    """send_robust logs every failure: drop the records at once (a captured
+def no_robust_log_records() -> Iterator[None]:
+    """send_robust logs every failure: make no records at all (a captured
     record keeps its exception, traceback and frames alive)."""
-    loggers = [logging.getLogger("django.dispatch"), logging.getLogger("fastdispatch")]
-    saved = [(lg.propagate, lg.disabled) for lg in loggers]
-    for lg in loggers:
-        lg.propagate = False
-        lg.disabled = True
-    try:
+    with quiet_robust_log(make_records=False):
         yield
-    finally:
-        for lg, (propagate, disabled) in zip(loggers, saved):
-            lg.propagate = propagate
-            lg.disabled = disabled
-
-
-@pytest.fixture(autouse=True, scope="module")
-def cheap_gc() -> Iterator[None]:
-    """Hide what exists before these tests from the collector, so that the
-    many gc.collect() calls here stay cheap."""
-    gc.collect()
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 def settle() -> None:
@@ -193,11 +164,12 @@ def measure(label: str, workload: Callable[[int], None], count: int) -> dict[str
 # -- connect/disconnect cycles ---------------------------------------------------------
 
 
+@pytest.mark.parametrize("cycles", CYCLES)
 @pytest.mark.parametrize("use_caching", [False, True], ids=["uncached", "cached"])
 @pytest.mark.parametrize("weak", [True, False], ids=["weak", "strong"])
-def test_connect_disconnect_cycles(impl: ModuleType, weak: bool, use_caching: bool) -> None:
+def test_connect_disconnect_cycles(impl: ModuleType, weak: bool, use_caching: bool, cycles: int) -> None:
     sig = impl.Signal(use_caching=use_caching)
-    handler = Handler()
+    handler = Handler(1)
     sig.connect(handler.method)  # one long-lived receiver
     tracker = Tracker()
 
@@ -215,13 +187,14 @@ def test_connect_disconnect_cycles(impl: ModuleType, weak: bool, use_caching: bo
                     tracker.track(sender)
             del owner, receiver, sender, responses
 
-    measure(f"{impl.__name__} connect/disconnect weak={weak} caching={use_caching}", workload, CYCLES)
+    measure(f"{impl.__name__} connect/disconnect weak={weak} caching={use_caching}", workload, cycles)
     tracker.assert_all_dead()
     assert len(sig.receivers) == 1
     assert sig.send(Model) == [(handler.method, 1)]
 
 
-def test_dropped_weak_receivers_never_disconnected(impl: ModuleType) -> None:
+@pytest.mark.parametrize("cycles", CYCLES)
+def test_dropped_weak_receivers_never_disconnected(impl: ModuleType, cycles: int) -> None:
     """Weak receivers that die while connected: their records go, their memory too."""
     sig = impl.Signal(use_caching=True)
     tracker = Tracker()
@@ -236,7 +209,7 @@ def test_dropped_weak_receivers_never_disconnected(impl: ModuleType) -> None:
             if i % 10 == 0:
                 assert sig.send(Model) == []
 
-    measure(f"{impl.__name__} dropped weak receivers", workload, CYCLES)
+    measure(f"{impl.__name__} dropped weak receivers", workload, cycles)
     tracker.assert_all_dead()
     assert sig.has_listeners(Model) is False
     assert sig.receivers == []
@@ -245,8 +218,9 @@ def test_dropped_weak_receivers_never_disconnected(impl: ModuleType) -> None:
 # -- sends ------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("sends", SENDS)
 @pytest.mark.parametrize("weak", [True, False], ids=["weak", "strong"])
-def test_sends_with_long_lived_and_dropped_senders(impl: ModuleType, weak: bool) -> None:
+def test_sends_with_long_lived_and_dropped_senders(impl: ModuleType, weak: bool, sends: int) -> None:
     """Sends and send_robust; cached senders created and dropped."""
     sig = impl.Signal(use_caching=True)
     owners = [make_receiver(kind) for kind in range(3)]
@@ -279,7 +253,7 @@ def test_sends_with_long_lived_and_dropped_senders(impl: ModuleType, weak: bool)
                 sender = long_lived[i % len(long_lived)]
                 assert len(send(sender, value=i)) == 3
 
-    measure(f"{impl.__name__} sends weak={weak}", workload, SENDS)
+    measure(f"{impl.__name__} sends weak={weak}", workload, sends)
     tracker.assert_all_dead()
     # No entry of a dead sender is left in the cache.
     for entry in sig.sender_receivers_cache.values():
@@ -320,6 +294,7 @@ def test_dropped_receivers_and_senders_are_collectable_after_sends(impl: ModuleT
         assert len(sig.sender_receivers_cache) == 0
 
 
+@skip_if_classes_are_immortal
 def test_signals_in_garbage_cycles_with_their_senders_and_receivers(impl: ModuleType) -> None:
     """A signal kept by its own sender class and by its receiver's instance,
     with cached entries and weak references to all of them: the whole cycle
@@ -330,7 +305,7 @@ def test_signals_in_garbage_cycles_with_their_senders_and_receivers(impl: Module
         sender_class = type("Sender", (), {})
         sig = impl.Signal(use_caching=bool(i % 2))
         sender_class.signal = sig  # type: ignore[attr-defined]
-        handler = Handler()
+        handler = Handler(1)
         handler.sig = sig  # type: ignore[attr-defined]
         instance = sender_class()
         instance.sig = sig

@@ -25,7 +25,6 @@ What Django defines, and these tests pin down:
 from __future__ import annotations
 
 import gc
-import logging
 import weakref
 from collections.abc import Callable, Iterator
 from types import ModuleType
@@ -33,60 +32,34 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("django", reason="the re-entrancy tests compare with django.dispatch")
+from .helpers import (
+    answers,
+    Boom,
+    django_signal_class,
+    Model,
+    quiet_robust_log,
+    RaisingEq,
+    RaisingHash,
+    recording,
+    returning,
+    skip_if_classes_are_immortal,
+    Stop,
+    Unhashable,
+)
 
-from django.conf import settings  # noqa: E402
-
-if not settings.configured:
-    settings.configure(DEBUG=False)
-
-from django.dispatch import Signal as DjangoSignal  # noqa: E402
+DjangoSignal = django_signal_class("the re-entrancy tests compare with django.dispatch")
+pytestmark = pytest.mark.usefixtures("cheap_gc_for_module")  # many gc.collect() calls
 
 Trace = list[Any]
 Scenario = Callable[[Callable[[], Any]], Trace]
 
 
-class Model:
-    pass
-
-
-class Boom(Exception):
-    pass
-
-
-class Stop(BaseException):
-    pass
-
-
 @pytest.fixture(autouse=True)
-def quiet_robust_log() -> Iterator[None]:
+def robust_log_out_of_capture() -> Iterator[None]:
     """send_robust logs with exc_info; keep the records (and the frames they
     hold) out of pytest's log capture."""
-    loggers = [logging.getLogger("django.dispatch"), logging.getLogger("fastdispatch")]
-    saved = [lg.propagate for lg in loggers]
-    handler = logging.NullHandler()
-    for lg in loggers:
-        lg.propagate = False
-        lg.addHandler(handler)
-    try:
+    with quiet_robust_log(make_records=True):
         yield
-    finally:
-        for lg, propagate in zip(loggers, saved):
-            lg.propagate = propagate
-            lg.removeHandler(handler)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def cheap_gc() -> Iterator[None]:
-    """These tests call gc.collect() often: hide everything that exists
-    before them (pytest, Django, ...) from the collector, so each collection
-    only looks at what the tests made."""
-    gc.collect()
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 def run_both(impl: ModuleType, scenario: Scenario, use_caching: bool) -> Trace:
@@ -97,10 +70,6 @@ def run_both(impl: ModuleType, scenario: Scenario, use_caching: bool) -> Trace:
     gc.collect()
     assert fast == oracle, f"fastdispatch: {fast!r}\ndjango.dispatch: {oracle!r}"
     return fast
-
-
-def labels(responses: list[tuple[Any, Any]]) -> list[Any]:
-    return [response for _, response in responses]
 
 
 caching = pytest.mark.parametrize("use_caching", [False, True], ids=["uncached", "cached"])
@@ -115,13 +84,8 @@ def test_receiver_connects_another_during_send(impl: ModuleType, use_caching: bo
         sig = make()
         calls: list[str] = []
 
-        def late(**kwargs: Any) -> str:
-            calls.append("late")
-            return "late"
-
-        def late_for_model(**kwargs: Any) -> str:
-            calls.append("late_for_model")
-            return "late_for_model"
+        late = recording(calls, "late")
+        late_for_model = recording(calls, "late_for_model")
 
         def connector(**kwargs: Any) -> str:
             calls.append("connector")
@@ -129,14 +93,12 @@ def test_receiver_connects_another_during_send(impl: ModuleType, use_caching: bo
             sig.connect(late_for_model, sender=Model)
             return "connector"
 
-        def after(**kwargs: Any) -> str:
-            calls.append("after")
-            return "after"
+        after = recording(calls, "after")
 
         sig.connect(connector)
         sig.connect(after)
-        first = labels(sig.send(Model))
-        second = labels(sig.send(Model))
+        first = answers(sig.send(Model))
+        second = answers(sig.send(Model))
         return [first, second, calls, len(sig.receivers)]
 
     trace = run_both(impl, scenario, use_caching)
@@ -152,12 +114,11 @@ def test_receiver_disconnects_itself_during_send(impl: ModuleType, use_caching: 
         def once(**kwargs: Any) -> str:
             return f"once:{sig.disconnect(once)}"
 
-        def after(**kwargs: Any) -> str:
-            return "after"
+        after = returning("after")
 
         sig.connect(once)
         sig.connect(after)
-        return [labels(sig.send(Model)), labels(sig.send(Model)), sig.has_listeners(Model)]
+        return [answers(sig.send(Model)), answers(sig.send(Model)), sig.has_listeners(Model)]
 
     trace = run_both(impl, scenario, use_caching)
     assert trace == [["once:True", "after"], ["after"], True]
@@ -176,12 +137,11 @@ def test_receiver_disconnects_a_later_receiver_during_send(
         def first(**kwargs: Any) -> str:
             return f"first:{sig.disconnect(later)}"
 
-        def later(**kwargs: Any) -> str:
-            return "later"
+        later = returning("later")
 
         sig.connect(first, weak=weak)
         sig.connect(later, weak=weak)
-        return [labels(sig.send(Model)), labels(sig.send(Model))]
+        return [answers(sig.send(Model)), answers(sig.send(Model))]
 
     trace = run_both(impl, scenario, use_caching)
     assert trace == [["first:True", "later"], ["first:False"]]
@@ -194,15 +154,14 @@ def test_receiver_disconnects_an_earlier_receiver_during_send(
     def scenario(make: Callable[[], Any]) -> Trace:
         sig = make()
 
-        def earlier(**kwargs: Any) -> str:
-            return "earlier"
+        earlier = returning("earlier")
 
         def second(**kwargs: Any) -> str:
             return f"second:{sig.disconnect(earlier)}"
 
         sig.connect(earlier)
         sig.connect(second)
-        return [labels(sig.send(Model)), labels(sig.send(Model))]
+        return [answers(sig.send(Model)), answers(sig.send(Model))]
 
     assert run_both(impl, scenario, use_caching) == [
         ["earlier", "second:True"],
@@ -225,16 +184,15 @@ def test_receiver_mutes_the_signal_during_send(impl: ModuleType, use_caching: bo
                 sig.sender_receivers_cache.clear()
             return "muter"
 
-        def after(**kwargs: Any) -> str:
-            return "after"
+        after = returning("after")
 
         sig.connect(muter)
         sig.connect(after)
-        trace = [labels(sig.send(Model)), labels(sig.send(Model)), sig.has_listeners(Model)]
+        trace = [answers(sig.send(Model)), answers(sig.send(Model)), sig.has_listeners(Model)]
         sig.receivers = saved[0]
         with sig.lock:
             sig.sender_receivers_cache.clear()
-        trace.append(labels(sig.send(Model)))
+        trace.append(answers(sig.send(Model)))
         return trace
 
     assert run_both(impl, scenario, use_caching) == [
@@ -255,7 +213,7 @@ def test_receiver_sends_the_same_signal(impl: ModuleType, use_caching: bool, rob
         def recurse(depth: int, **kwargs: Any) -> Any:
             if depth == 0:
                 return "bottom"
-            return [labels(send(Model, depth=depth - 1)), has(sig)]
+            return [answers(send(Model, depth=depth - 1)), has(sig)]
 
         def tail(depth: int, **kwargs: Any) -> str:
             return f"tail{depth}"
@@ -265,7 +223,7 @@ def test_receiver_sends_the_same_signal(impl: ModuleType, use_caching: bool, rob
 
         sig.connect(recurse)
         sig.connect(tail)
-        return labels(send(Model, depth=3))
+        return answers(send(Model, depth=3))
 
     expected: Any = ["bottom", "tail0"]
     for depth in (1, 2, 3):
@@ -287,10 +245,10 @@ def test_nested_send_sees_a_receiver_connected_by_the_outer_one(
             if nested:
                 return "inner-outer"
             sig.connect(added)
-            return labels(sig.send(Model, nested=True))
+            return answers(sig.send(Model, nested=True))
 
         sig.connect(outer)
-        return [labels(sig.send(Model, nested=False)), labels(sig.send(Model, nested=True))]
+        return [answers(sig.send(Model, nested=False)), answers(sig.send(Model, nested=True))]
 
     assert run_both(impl, scenario, use_caching) == [
         [["inner-outer", "added"]],
@@ -323,8 +281,7 @@ def test_receiver_kills_a_later_receiver_and_collects_during_send(
             def __call__(self, **kwargs: Any) -> str:
                 return "victim"
 
-        def victim_function(**kwargs: Any) -> str:
-            return "victim"
+        victim_function = returning("victim")
 
         if kind == "function":
             holder["victim"] = victim_function
@@ -347,10 +304,10 @@ def test_receiver_kills_a_later_receiver_and_collects_during_send(
         sig.connect(killer)
         sig.connect(connected)
         del connected
-        first = labels(send(Model))
+        first = answers(send(Model))
         gc.collect()
         dead = ref() is None
-        second = labels(send(Model))
+        second = answers(send(Model))
         return [first, dead, second, sig.has_listeners(Model), len(sig.receivers)]
 
     trace = run_both(impl, scenario, use_caching)
@@ -378,9 +335,9 @@ def test_receiver_kills_an_async_receiver_during_send(impl: ModuleType, use_cach
         sig.connect(victim)
         sig.connect(killer)
         del victim
-        first = labels(sig.send(Model))
+        first = answers(sig.send(Model))
         gc.collect()
-        return [first, labels(sig.send(Model)), len(sig.receivers)]
+        return [first, answers(sig.send(Model)), len(sig.receivers)]
 
     assert run_both(impl, scenario, use_caching) == [["killer", "async-victim"], ["killer"], 1]
 
@@ -391,8 +348,7 @@ def test_receiver_kills_an_earlier_receiver_during_send(impl: ModuleType, use_ca
         sig = make()
         holder: dict[str, Any] = {}
 
-        def earlier(**kwargs: Any) -> str:
-            return "earlier"
+        earlier = returning("earlier")
 
         def killer(**kwargs: Any) -> str:
             holder.clear()
@@ -403,7 +359,7 @@ def test_receiver_kills_an_earlier_receiver_during_send(impl: ModuleType, use_ca
         sig.connect(earlier)
         sig.connect(killer)
         del earlier
-        return [labels(sig.send(Model)), labels(sig.send(Model)), len(sig.receivers)]
+        return [answers(sig.send(Model)), answers(sig.send(Model)), len(sig.receivers)]
 
     assert run_both(impl, scenario, use_caching) == [["earlier", "killer"], ["killer"], 1]
 
@@ -418,11 +374,8 @@ def test_receiver_kills_a_later_receiver_then_connects_during_send(
         sig = make()
         holder: dict[str, Any] = {}
 
-        def victim(**kwargs: Any) -> str:
-            return "victim"
-
-        def newcomer(**kwargs: Any) -> str:
-            return "newcomer"
+        victim = returning("victim")
+        newcomer = returning("newcomer")
 
         def killer(**kwargs: Any) -> str:
             holder.clear()
@@ -434,9 +387,9 @@ def test_receiver_kills_a_later_receiver_then_connects_during_send(
         sig.connect(killer)
         sig.connect(victim)
         del victim
-        first = labels(sig.send(Model))
+        first = answers(sig.send(Model))
         gc.collect()
-        return [first, labels(sig.send(Model)), len(sig.receivers)]
+        return [first, answers(sig.send(Model)), len(sig.receivers)]
 
     assert run_both(impl, scenario, use_caching) == [
         ["killer", "victim"],
@@ -445,6 +398,7 @@ def test_receiver_kills_a_later_receiver_then_connects_during_send(
     ]
 
 
+@skip_if_classes_are_immortal
 @caching
 def test_receiver_drops_the_last_reference_to_the_sender_during_send(
     impl: ModuleType, use_caching: bool
@@ -469,7 +423,7 @@ def test_receiver_drops_the_last_reference_to_the_sender_during_send(
 
         sig.connect(dropper)
         sig.connect(specific, sender=senders["it"])
-        responses = labels(sig.send(senders["it"]))
+        responses = answers(sig.send(senders["it"]))
         gc.collect()
         alive = ref() is not None
         return [responses, alive, sig.has_listeners(Model)]
@@ -479,8 +433,7 @@ def test_receiver_drops_the_last_reference_to_the_sender_during_send(
     sig = impl.Signal(use_caching=use_caching)
     sender = type("Sender", (), {})
 
-    def specific(**kwargs: Any) -> str:
-        return "specific"
+    specific = returning("specific")
 
     sig.connect(specific, sender=sender)
     sig.send(sender)
@@ -502,18 +455,14 @@ def test_receiver_raises_in_send_after_changing_the_signal(impl: ModuleType, use
         sig = make()
         calls: list[str] = []
 
-        def added(**kwargs: Any) -> str:
-            calls.append("added")
-            return "added"
+        added = recording(calls, "added")
 
         def failing(**kwargs: Any) -> None:
             calls.append("failing")
             sig.connect(added)
             raise Boom("failing")
 
-        def after(**kwargs: Any) -> str:
-            calls.append("after")
-            return "after"
+        after = recording(calls, "after")
 
         sig.connect(failing)
         sig.connect(after)
@@ -525,7 +474,7 @@ def test_receiver_raises_in_send_after_changing_the_signal(impl: ModuleType, use
                 trace.append(("raised", error.args))
         robust = [
             (type(r).__name__, r.args) if isinstance(r, Exception) else r
-            for r in labels(sig.send_robust(Model))
+            for r in answers(sig.send_robust(Model))
         ]
         return [trace, calls, robust, len(sig.receivers)]
 
@@ -544,7 +493,7 @@ def test_nested_send_raising_through_an_outer_send_robust(impl: ModuleType, use_
 
         def outer(level: str, **kwargs: Any) -> Any:
             if level == "outer":
-                return labels(sig.send(Model, level="inner"))
+                return answers(sig.send(Model, level="inner"))
             return "outer-inner"
 
         def failing(level: str, **kwargs: Any) -> None:
@@ -553,7 +502,7 @@ def test_nested_send_raising_through_an_outer_send_robust(impl: ModuleType, use_
         sig.connect(outer)
         sig.connect(failing)
         responses = sig.send_robust(Model, level="outer")
-        return [(type(r).__name__, r.args) if isinstance(r, Exception) else r for r in labels(responses)]
+        return [(type(r).__name__, r.args) if isinstance(r, Exception) else r for r in answers(responses)]
 
     # The inner send raised through outer, which send_robust caught.
     assert run_both(impl, scenario, use_caching) == [("Boom", ("inner",)), ("Boom", ("outer",))]
@@ -569,9 +518,7 @@ def test_base_exception_escapes_send_robust(impl: ModuleType, use_caching: bool)
             calls.append("stopping")
             raise Stop("stop")
 
-        def after(**kwargs: Any) -> None:
-            calls.append("after")
-
+        after = recording(calls, "after")  # never called: its answer is never seen
         sig.connect(stopping)
         sig.connect(after)
         with pytest.raises(Stop):
@@ -582,25 +529,6 @@ def test_base_exception_escapes_send_robust(impl: ModuleType, use_caching: bool)
 
 
 # -- senders that cannot be compared or hashed ----------------------------------------------------
-
-
-class RaisingEq:
-    """Hashable by identity, but comparing it is an error."""
-
-    def __eq__(self, other: object) -> bool:
-        raise AssertionError("a sender was compared by equality")
-
-    def __hash__(self) -> int:
-        return id(self)
-
-
-class RaisingHash:
-    def __hash__(self) -> int:
-        raise AssertionError("a sender was hashed")
-
-
-class Unhashable:
-    __hash__ = None  # type: ignore[assignment]
 
 
 SENDER_KINDS = [
@@ -623,12 +551,12 @@ def sender_scenario(make: Callable[[], Any], sender: Any) -> Trace:
     sig.connect(specific, sender=sender)
     trace: Trace = []
     for _ in range(2):  # the second round is served by the cache, if any
-        trace.append(labels(sig.send(sender)))
-        trace.append(labels(sig.send_robust(sender)))
+        trace.append(answers(sig.send(sender)))
+        trace.append(answers(sig.send_robust(sender)))
         trace.append(sig.has_listeners(sender))
-        trace.append(labels(sig.send(Model)))
+        trace.append(answers(sig.send(Model)))
     trace.append(sig.disconnect(specific, sender=sender))
-    trace.append(labels(sig.send(sender)))
+    trace.append(answers(sig.send(sender)))
     trace.append(sig.has_listeners(sender))
     return trace
 
@@ -682,9 +610,9 @@ def test_unhashable_receiver_with_raising_eq(impl: ModuleType, use_caching: bool
         receiver = UnhashableCallable()
         sig.connect(receiver, weak=weak)
         sig.connect(receiver, weak=weak)
-        trace: Trace = [len(sig.receivers), labels(sig.send(Model)), labels(sig.send_robust(Model))]
+        trace: Trace = [len(sig.receivers), answers(sig.send(Model)), answers(sig.send_robust(Model))]
         trace.append(sig.disconnect(receiver))
-        trace.append(labels(sig.send(Model)))
+        trace.append(answers(sig.send(Model)))
         return trace
 
     assert run_both(impl, scenario, use_caching) == [1, ["unhashable"], ["unhashable"], True, []]

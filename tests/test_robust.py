@@ -10,13 +10,7 @@ from typing import Any
 
 import pytest
 
-
-class Boom(Exception):
-    pass
-
-
-class Stop(BaseException):
-    pass
+from .helpers import Boom, Stop, recording
 
 
 @pytest.fixture
@@ -33,15 +27,11 @@ def test_send_propagates_and_stops_at_the_failing_receiver(impl: ModuleType) -> 
     sig = impl.Signal()
     calls: list[str] = []
 
-    def before(**kwargs: Any) -> None:
-        calls.append("before")
-
     def fails(**kwargs: Any) -> None:
         raise Boom("boom")
 
-    def after(**kwargs: Any) -> None:
-        calls.append("after")
-
+    # send raises at fails: their answers are never seen.
+    before, after = recording(calls, "before"), recording(calls, "after")
     for r in (before, fails, after):
         sig.connect(r)
     with pytest.raises(Boom, match="boom"):
@@ -190,8 +180,7 @@ def test_send_robust_does_not_catch_base_exceptions(impl: ModuleType) -> None:
     def stops(**kwargs: Any) -> None:
         raise Stop()
 
-    def after(**kwargs: Any) -> None:
-        calls.append("after")
+    after = recording(calls, "after")  # never called: its answer is never seen
 
     sig.connect(stops)
     sig.connect(after)

@@ -27,13 +27,7 @@ class Numbered:
         return self.n
 
 
-class Model:
-    pass
-
-
-class Handler:
-    def method(self, **kwargs: Any) -> None:
-        pass
+from .helpers import Handler, Model, returning
 
 
 @pytest.mark.parametrize("use_caching", [False, True])
@@ -87,8 +81,7 @@ def traced_growth(cycle: Callable[[], None], iterations: int = N) -> int:
 def test_connect_disconnect_same_function_does_not_grow_memory(impl: ModuleType, use_caching: bool) -> None:
     sig = impl.Signal(use_caching=use_caching)
 
-    def on_event(**kwargs: Any) -> None:
-        pass
+    on_event = returning(None)
 
     def cycle() -> None:
         sig.connect(on_event)
@@ -107,8 +100,7 @@ def test_connect_disconnect_fresh_receivers_does_not_grow_memory(impl: ModuleTyp
         handler = Handler()
         sender = Model()
 
-        def on_event(**kwargs: Any) -> None:
-            pass
+        on_event = returning(None)
 
         sig.connect(on_event)
         sig.connect(handler.method, sender=sender)
@@ -123,8 +115,7 @@ def test_connect_disconnect_fresh_receivers_does_not_grow_memory(impl: ModuleTyp
 def test_weak_receivers_dying_without_disconnect_does_not_grow_memory(impl: ModuleType) -> None:
     sig = impl.Signal(use_caching=True)
 
-    def keeper(**kwargs: Any) -> None:
-        pass
+    keeper = returning(None)
 
     sig.connect(keeper)
 
@@ -144,13 +135,7 @@ def test_weak_receivers_dying_without_disconnect_does_not_grow_memory(impl: Modu
 def test_disconnected_strong_receiver_is_freed(impl: ModuleType, use_caching: bool) -> None:
     sig = impl.Signal(use_caching=use_caching)
 
-    def make() -> Any:
-        def on_event(**kwargs: Any) -> str:
-            return "x"
-
-        return on_event
-
-    on_event = make()
+    on_event = returning("x")
     ref = weakref.ref(on_event)
     sig.connect(on_event, weak=False)
     sig.connect(on_event, sender=Model, weak=False)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
+from .helpers import Model, OtherModel, keeping_kwargs, returning
+
 
 def test_send_with_no_receivers_returns_empty_list(impl: ModuleType) -> None:
     sig = impl.Signal()
@@ -16,11 +18,7 @@ def test_send_with_no_receivers_returns_empty_list(impl: ModuleType) -> None:
 def test_receiver_is_called_with_signal_sender_and_named_arguments(impl: ModuleType) -> None:
     sig = impl.Signal()
     calls: list[dict[str, Any]] = []
-
-    def on_event(**kwargs: Any) -> str:
-        calls.append(kwargs)
-        return "ok"
-
+    on_event = keeping_kwargs(calls, "ok")
     sig.connect(on_event)
     sender = object()
     assert sig.send(sender, val=1, other="x") == [(on_event, "ok")]
@@ -64,11 +62,8 @@ def test_responses_are_in_connection_order(impl: ModuleType) -> None:
         def __call__(self, **kwargs: Any) -> str:
             return "instance"
 
-    def function(**kwargs: Any) -> str:
-        return "function"
-
-    def returns_none(**kwargs: Any) -> None:
-        return None
+    function = returning("function")
+    returns_none = returning(None)
 
     obj, instance = Obj(), Callable()
     strong = lambda **kwargs: "strong"  # noqa: E731
@@ -103,26 +98,15 @@ def test_every_send_calls_every_receiver_again(impl: ModuleType) -> None:
 def test_sender_filtering(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    class A:
-        pass
+    for_a = returning("a")
+    for_all = returning("all")
+    for_b = returning("b")
 
-    class B:
-        pass
-
-    def for_a(**kwargs: Any) -> str:
-        return "a"
-
-    def for_all(**kwargs: Any) -> str:
-        return "all"
-
-    def for_b(**kwargs: Any) -> str:
-        return "b"
-
-    sig.connect(for_a, sender=A)
+    sig.connect(for_a, sender=Model)
     sig.connect(for_all)
-    sig.connect(for_b, sender=B)
-    assert sig.send(A) == [(for_a, "a"), (for_all, "all")]
-    assert sig.send(B) == [(for_all, "all"), (for_b, "b")]
+    sig.connect(for_b, sender=OtherModel)
+    assert sig.send(Model) == [(for_a, "a"), (for_all, "all")]
+    assert sig.send(OtherModel) == [(for_all, "all"), (for_b, "b")]
     assert sig.send(object()) == [(for_all, "all")]
     # A receiver for a specific sender never gets sender=None.
     assert sig.send(None) == [(for_all, "all")]
@@ -138,8 +122,7 @@ def test_sender_is_matched_by_identity_not_equality(impl: ModuleType) -> None:
         def __hash__(self) -> int:
             return 1
 
-    def on_event(**kwargs: Any) -> str:
-        return "hit"
+    on_event = returning("hit")
 
     first, second = Key(), Key()
     assert first == second
@@ -151,11 +134,7 @@ def test_sender_is_matched_by_identity_not_equality(impl: ModuleType) -> None:
 def test_instance_sender_does_not_match_its_class(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    class Model:
-        pass
-
-    def on_class(**kwargs: Any) -> str:
-        return "class"
+    on_class = returning("class")
 
     sig.connect(on_class, sender=Model)
     assert sig.send(Model()) == []
@@ -165,8 +144,7 @@ def test_instance_sender_does_not_match_its_class(impl: ModuleType) -> None:
 def test_two_signals_are_independent(impl: ModuleType) -> None:
     one, two = impl.Signal(), impl.Signal()
 
-    def on_one(**kwargs: Any) -> str:
-        return "one"
+    on_one = returning("one")
 
     one.connect(on_one)
     assert two.send(None) == []
@@ -178,17 +156,14 @@ def test_two_signals_are_independent(impl: ModuleType) -> None:
 def test_send_robust_without_failures_equals_send(impl: ModuleType) -> None:
     sig = impl.Signal()
 
-    class A:
-        pass
-
     def for_a(val: int, **kwargs: Any) -> int:
         return val + 1
 
     def for_all(val: int, **kwargs: Any) -> int:
         return val * 2
 
-    sig.connect(for_a, sender=A)
+    sig.connect(for_a, sender=Model)
     sig.connect(for_all)
-    for sender in (A, None, object()):
+    for sender in (Model, None, object()):
         assert sig.send_robust(sender, val=5) == sig.send(sender, val=5)
-    assert sig.send_robust(A, val=5) == [(for_a, 6), (for_all, 10)]
+    assert sig.send_robust(Model, val=5) == [(for_a, 6), (for_all, 10)]

@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from types import ModuleType
-from typing import Any
 
 import pytest
 
-
-class Model:
-    pass
-
-
-class Counter:
-    def __call__(self, **kwargs: Any) -> str:
-        return "counter"
+from .helpers import CallableHandler, Model, returning, switch_interval
 
 
 @pytest.fixture
 def fast_switching() -> Iterator[None]:
-    """Switch threads often, so the operations really interleave."""
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
+    with switch_interval(1e-6):
         yield
-    finally:
-        sys.setswitchinterval(old)
 
 
 def run_threads(targets: list[Callable[[], None]]) -> list[BaseException]:
@@ -58,13 +44,12 @@ def test_send_during_concurrent_connect_and_disconnect(
 ) -> None:
     sig = impl.Signal(use_caching=use_caching)
 
-    def stable(**kwargs: Any) -> str:
-        return "stable"
+    stable = returning("stable")
 
     sig.connect(stable)
 
     def churn() -> None:
-        receivers = [Counter() for _ in range(5)]
+        receivers = [CallableHandler("counter") for _ in range(5)]
         for _ in range(200):
             for r in receivers:
                 sig.connect(r, sender=Model)

@@ -26,19 +26,18 @@ records are unique, all alive, and are exactly the stable receivers plus
 what the threads left connected; once those are disconnected the signal is
 back to the stable receivers.
 
-Normal mode: 1.5 s per implementation (on an idle 2-core machine about
-70,000 operations with the pure-Python implementation, 130,000 compiled; the
-test prints the count), then 0.375 s per signal of the muting test.
-``FASTDISPATCH_SOAK=1``: 60 s and 15 s.
+Duration: 1.5 s per implementation (on an idle 2-core machine about 70,000
+operations with the pure-Python implementation, 130,000 compiled; the test
+prints the count), then 0.375 s per signal of the muting test. Their ``soak``
+runs (``--run-soak``): 60 s and 15 s. On a free-threaded build (3.13t), 16
+threads for 6 s.
 """
 
 from __future__ import annotations
 
 import collections
 import gc
-import os
 import random
-import sys
 import threading
 import time
 import weakref
@@ -48,14 +47,17 @@ from typing import Any
 
 import pytest
 
-SOAK = os.environ.get("FASTDISPATCH_SOAK", "") not in ("", "0")
-DURATION = 60.0 if SOAK else 1.5
-THREADS = 8
+from .helpers import FREE_THREADED, Model, quick_and_soak, switch_interval
+
+# On a free-threaded build the threads really run at once: more of them,
+# for longer (in CI with the GIL off).
+DURATION = quick_and_soak(6.0 if FREE_THREADED else 1.5, 60.0)  # seconds
+THREADS = 16 if FREE_THREADED else 8
+# The share of operations that collect garbage. A free-threaded build stops
+# every thread for a collection of the whole heap (it has no generations):
+# fewer there, or the run measures the collector.
+GC_SHARE = 0.001 if FREE_THREADED else 0.01
 TRANSIENTS_PER_THREAD = 6
-
-
-class Model:
-    pass
 
 
 class Plain:
@@ -147,24 +149,8 @@ def make_transient(name: str, kind: str) -> tuple[Any, Any]:
 
 @pytest.fixture
 def fast_switching() -> Iterator[None]:
-    """Switch threads often, so the operations really interleave."""
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)
-    try:
+    with switch_interval(1e-5):
         yield
-    finally:
-        sys.setswitchinterval(old)
-
-
-@pytest.fixture
-def cheap_gc() -> Iterator[None]:
-    """Threads collect garbage now and then: keep it cheap."""
-    gc.collect()
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 class Worker:
@@ -211,7 +197,7 @@ class Worker:
                     self.send(robust=roll >= 0.75)
                 elif roll < 0.93:
                     self.has_listeners()
-                elif roll < 0.99:
+                elif roll < 1 - GC_SHARE:
                     self.drop()
                 else:
                     gc.collect(0)
@@ -289,7 +275,7 @@ class Worker:
         self.ops["has_listeners"] += 1
 
 
-def run_workers(workers: list[Worker]) -> list[BaseException]:
+def run_workers(workers: list[Worker], duration: float) -> list[BaseException]:
     errors: list[BaseException] = []
 
     def target(worker: Worker) -> None:
@@ -302,24 +288,25 @@ def run_workers(workers: list[Worker]) -> list[BaseException]:
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(DURATION + 120)
+        thread.join(duration + 120)
         assert not thread.is_alive(), "a thread is stuck (deadlock?)"
     return errors
 
 
+@pytest.mark.parametrize("duration", DURATION)
 def test_eight_threads_connect_disconnect_and_send(
-    impl: ModuleType, fast_switching: None, cheap_gc: None
+    impl: ModuleType, duration: float, fast_switching: None, cheap_gc: None
 ) -> None:
     signals = [impl.Signal(), impl.Signal(use_caching=True)]
     stables = [Stable(sig) for sig in signals]
     seed = random.randrange(2**32)
-    deadline = time.monotonic() + DURATION
+    deadline = time.monotonic() + duration
     workers = [Worker(i, signals, stables, deadline, seed + i) for i in range(THREADS)]
-    errors = run_workers(workers)
+    errors = run_workers(workers, duration)
     assert errors == [], f"seed {seed}: {errors[0]!r}"
 
     ops = sum((w.ops for w in workers), collections.Counter())
-    print(f"\n{impl.__name__}: {sum(ops.values())} operations in {DURATION} s: {dict(ops)}")
+    print(f"\n{impl.__name__}: {sum(ops.values())} operations in {duration} s: {dict(ops)}")
     assert ops["send"] + ops["send_robust"] > 0 and ops["connect"] > 0
 
     # Every stable receiver got every send meant for it, exactly once.
@@ -357,8 +344,9 @@ def test_eight_threads_connect_disconnect_and_send(
         assert names == sorted(stable.expected_names(Model).elements())
 
 
+@pytest.mark.parametrize("duration", DURATION)
 def test_threads_sending_while_one_thread_mutes_and_restores(
-    impl: ModuleType, fast_switching: None
+    impl: ModuleType, duration: float, fast_switching: None
 ) -> None:
     """factory_boy's mute_signals (assign ``[]``, clear the cache, later
     assign the saved list back) from one thread while 7 others send: every
@@ -379,7 +367,7 @@ def test_threads_sending_while_one_thread_mutes_and_restores(
         receivers = [Transient(f"r{i}") for i in range(5)]
         for r in receivers:
             sig.connect(r)
-        deadline = time.monotonic() + DURATION / 4
+        deadline = time.monotonic() + duration / 4
         errors: list[BaseException] = []
         stale: list[int] = []
         sizes: collections.Counter[int] = collections.Counter()
@@ -417,7 +405,7 @@ def test_threads_sending_while_one_thread_mutes_and_restores(
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join(DURATION + 120)
+            thread.join(duration + 120)
             assert not thread.is_alive()
         assert errors == []
         assert stale == [], (

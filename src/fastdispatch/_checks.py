@@ -6,9 +6,11 @@ signal's receivers exactly as they were.
 
 from __future__ import annotations
 
-import inspect
 import sys
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # None: follow Django's ``settings.DEBUG`` (if Django is configured);
 # True/False: the user's explicit choice, see ``set_receiver_checks``.
@@ -46,6 +48,9 @@ def receiver_checks_enabled() -> bool:
 
 def accepts_kwargs(receiver: object) -> bool:
     """Whether ``receiver`` can be called with arbitrary keyword arguments."""
+    # Imported here: it is costly, and only DEBUG-mode connects need it.
+    import inspect
+
     try:
         parameters = inspect.signature(receiver).parameters.values()  # type: ignore[arg-type]
     except (TypeError, ValueError):

@@ -8,12 +8,13 @@ define the same names and behave the same.
 
 from __future__ import annotations
 
-import os
-from typing import TYPE_CHECKING
+from ._env import extensions_disabled
+
+TYPE_CHECKING = False
 
 __all__ = ["COMPILED", "NONE_ID", "NO_RECEIVERS", "Signal", "receiver"]
 
-NO_EXTENSIONS: bool = os.environ.get("FASTDISPATCH_NO_EXTENSIONS", "") not in ("", "0")
+NO_EXTENSIONS: bool = extensions_disabled()
 """True when ``FASTDISPATCH_NO_EXTENSIONS`` asks for the pure-Python implementation."""
 
 EXTENSION_IMPORT_ERROR: ImportError | None = None

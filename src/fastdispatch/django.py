@@ -145,6 +145,11 @@ class _DispatcherModule(types.ModuleType):
 
     def __setattr__(self, name: str, value: object) -> None:
         if name == "_make_id" and _installed is not None:
+            # fastdispatch._signal's is the one both implementations call;
+            # the implementation module re-exports it.
+            from . import _signal
+
+            _signal._make_id = value  # type: ignore[assignment]
             setattr(_installed.impl, name, value)
         super().__setattr__(name, value)
 

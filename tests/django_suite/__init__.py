@@ -25,6 +25,7 @@ from .run_django_tests import (
     counts_by_app,
     ensure_django_tests,
     format_counts,
+    run_captured,
     unittest_summary,
     wide_labels,
 )
@@ -33,8 +34,10 @@ __all__ = [
     "WIDE_APPS",
     "DownloadError",
     "SuiteRun",
+    "assert_passed",
     "ensure_django_tests",
     "format_counts",
+    "run_captured",
     "run_suite",
     "wide_labels",
 ]
@@ -117,14 +120,7 @@ def run_suite(
     ]
     start = time.perf_counter()
     try:
-        completed = subprocess.run(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-            timeout=TIMEOUT,
-        )
+        completed = run_captured(command, env=env, timeout=TIMEOUT)
     except subprocess.TimeoutExpired as error:
         output = error.output or ""
         if isinstance(output, bytes):
@@ -136,3 +132,45 @@ def run_suite(
     return SuiteRun(
         command, completed.returncode, completed.stdout, time.perf_counter() - start
     )
+
+
+def assert_passed(
+    run: SuiteRun,
+    impl: ModuleType,
+    label: str,
+    known_failures: dict[str, str] | None = None,
+) -> None:
+    """The run exercised ``impl`` and its tests passed, except exactly
+    ``known_failures`` (test id -> why), which must fail."""
+    known_failures = known_failures or {}
+    failed = run.failed_tests
+    context = (
+        "".join(f"\n  failed: {test}" for test in failed)
+        + f"\n$ {' '.join(run.command)}\nexit status {run.returncode}; "
+        f"last lines of its output:\n{run.tail()}"
+    )
+    assert run.implementation == impl.__name__, (
+        f"the runner did not report running {impl.__name__}" + context
+    )
+    assert run.implementation_file is not None and (
+        Path(run.implementation_file).resolve() == Path(impl.__file__).resolve()  # type: ignore[arg-type]
+    ), f"the runner imported another build of {impl.__name__}" + context
+    assert "install check:" in run.output, "no install checks reported" + context
+    assert not [
+        line for line in run.output.splitlines()
+        if line.startswith("install check:") and line.endswith(": NO")
+    ], "fastdispatch.django.install() did not hold" + context
+    assert run.ran is not None and run.ran > 0, "no tests ran" + context
+    unexpected = sorted(set(failed) - set(known_failures))
+    assert not unexpected, f"Django's {label} tests failed: {run.status}" + context
+    missing = sorted(set(known_failures) - set(failed))
+    assert not missing, (
+        f"known failures of {label} passed (update the list): {missing}" + context
+    )
+    if known_failures:
+        assert run.status is not None, context
+    else:
+        assert run.status is not None and run.status.startswith("OK"), (
+            f"Django's {label} tests: {run.status}" + context
+        )
+        assert run.returncode == 0, "the runner failed" + context

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import fastdispatch
 
+from .run_django_tests import run_captured
+
 SETTINGS = """\
 SECRET_KEY = "fastdispatch-tests"
 DEBUG = {debug}
@@ -96,13 +98,10 @@ def run_python(
     """Run the pieces of ``code`` (each dedented) one after the other in a
     fresh interpreter inside the project, warnings as errors."""
     source = "\n".join(textwrap.dedent(piece) for piece in code)
-    return subprocess.run(
+    return run_captured(
         [sys.executable, "-X", "dev", "-W", "error", "-c", source],
         cwd=root,
         env=environment(root),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
         timeout=timeout,
     )
 

@@ -47,7 +47,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 from types import ModuleType
-from typing import IO, Iterator
+from typing import IO, Any, Iterator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SDIST_DIR_ENV = "FASTDISPATCH_DJANGO_SDIST_DIR"
@@ -139,6 +139,21 @@ RAN_RE = re.compile(r"^Ran (\d+) tests? in [0-9.]+s$", re.MULTILINE)
 STATUS_RE = re.compile(r"^(OK|FAILED)\b.*$", re.MULTILINE)
 
 
+def run_captured(
+    command: list[str], *, timeout: float, **options: Any
+) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` (``options`` as for ``subprocess.run``): its stdout and
+    stderr, interleaved, as text in ``.stdout``."""
+    return subprocess.run(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+        **options,
+    )
+
+
 class DownloadError(RuntimeError):
     """Django's test suite could not be downloaded or extracted."""
 
@@ -206,13 +221,7 @@ def _download_sdist(version: str, cache: Path) -> Path:
             f"django=={version}", "-d", str(scratch),
         ]
         try:
-            completed = subprocess.run(
-                command,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                timeout=900,
-            )
+            completed = run_captured(command, timeout=900)
         except (OSError, subprocess.TimeoutExpired) as error:
             raise DownloadError(f"{' '.join(command)} failed: {error}") from error
         downloaded = _find_sdist(scratch, version)

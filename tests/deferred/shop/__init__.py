@@ -1,0 +1,1 @@
+"""The test app: an Order model, custom signals and module-level receivers."""
