@@ -79,6 +79,9 @@ WARM_UP = 100
 work (CPython's specialising interpreter adapts the loop's instructions,
 caches fill) that must not be counted as the cost of a send."""
 
+FASTDISPATCH = ("fastdispatch-c", "fastdispatch-py")
+"""The contenders of the tracing workloads (the others have no such hooks)."""
+
 UNAVAILABLE = 3
 """Exit status: the contender cannot run here."""
 
@@ -97,6 +100,10 @@ class Workload:
     """Receivers connected (for ``cached``/``unheard``: one per sender class)."""
     contenders: tuple[str, ...]
     """The contenders this workload applies to (keys of ``CONTENDERS``)."""
+    tracer: str = ""
+    """fastdispatch's tracing hooks: ``""`` none installed, ``"this"`` a
+    no-op ``Tracer()`` on the sending signal, ``"other"`` one on another
+    signal (the hooks are on, this signal is not traced)."""
 
 
 def _plural(n: int, noun: str) -> str:
@@ -132,6 +139,25 @@ WORKLOADS: dict[str, Workload] = {
             tuple(WITH_SENDERS),
         ),
         Workload("robust10", "send_robust, 10 function receivers", "robust", 10, tuple(DJANGO_API_ONLY)),
+        *[
+            Workload(
+                f"traced{n}",
+                f"send, {_plural(n, 'function receiver')}, a no-op tracer on the signal",
+                "functions",
+                n,
+                FASTDISPATCH,
+                tracer="this",
+            )
+            for n in (1, 10)
+        ],
+        Workload(
+            "elsewhere10",
+            "send, 10 function receivers, a tracer on another signal",
+            "functions",
+            10,
+            FASTDISPATCH,
+            tracer="other",
+        ),
     ]
 }
 """Every workload, in the order the report lists them."""
@@ -229,6 +255,12 @@ def prepare(workload: Workload, contender: Contender) -> Prepared:
     else:
         for i, r in enumerate(to_connect):
             contender.connect(signal, r, None if senders is None else senders[i])
+    if workload.tracer:
+        from fastdispatch.tracing import Tracer, set_tracer
+
+        traced = signal if workload.tracer == "this" else contender.make(use_caching=False)
+        set_tracer(Tracer(), signal=traced)
+        listeners = [*listeners, traced]
     connected = contender.count(signal)
     assert connected == len(called if contender.key == "floor" else to_connect), connected
 

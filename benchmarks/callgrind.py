@@ -10,7 +10,7 @@ counts").
 From the repository root, with the compiled extension built (``pip install -e
 .``) and valgrind installed (``apt-get install valgrind``)::
 
-    python benchmarks/callgrind.py                    # everything: ~45 min on 2 busy cores
+    python benchmarks/callgrind.py                    # everything (3,000 sends per count): ~45 min on 2 busy cores
     python benchmarks/callgrind.py --only funcs1,funcs10 --contenders fastdispatch-c,django
     python benchmarks/callgrind.py --only empty --contenders floor --iterations 50   # smoke run, ~1 min
     python benchmarks/callgrind.py --json after.json --compare benchmarks/instructions-baseline.json
@@ -36,7 +36,10 @@ Workloads (rows): ``empty`` (no receivers), ``funcs1``/``funcs10``/``funcs100``
 (weak function receivers), ``methods1``/``methods10``/``methods100`` (weak
 bound methods), ``cached50`` (``use_caching=True``, 50 receivers each for its
 own sender class, sending for one of them), ``nobody`` (the same, sending for
-a sender nobody listens to), ``robust10`` (``send_robust``, 10 functions).
+a sender nobody listens to), ``robust10`` (``send_robust``, 10 functions);
+for fastdispatch only, ``traced1``/``traced10`` (a no-op
+``fastdispatch.tracing.Tracer()`` installed on the signal: what the tracing
+hooks cost) and ``elsewhere10`` (a tracer installed on another signal).
 Each send passes ``value=1, other=2`` (psygnal: ``emit(sender, 1)``).
 Contenders (columns): as in the timing suite (``_contenders.py``).
 """
