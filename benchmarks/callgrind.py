@@ -10,7 +10,7 @@ counts").
 From the repository root, with the compiled extension built (``pip install -e
 .``) and valgrind installed (``apt-get install valgrind``)::
 
-    python benchmarks/callgrind.py                    # everything (3,000 sends per count): ~45 min on 2 busy cores
+    python benchmarks/callgrind.py    # everything, 3,000 sends per count: ~45 min on 2 busy cores
     python benchmarks/callgrind.py --only funcs1,funcs10 --contenders fastdispatch-c,django
     python benchmarks/callgrind.py --only empty --contenders floor --iterations 50   # smoke run, ~1 min
     python benchmarks/callgrind.py --json after.json --compare benchmarks/instructions-baseline.json
@@ -245,7 +245,9 @@ def measure(runner: Runner, contender: str, workload: str, iterations: int, repe
         total_zero, info_zero = runner.count(contender, workload, 0)
         total_n, info = runner.count(contender, workload, iterations)
         if info_zero != info:
-            raise CountError(f"{contender} {workload}: the two runs measured different things: {info_zero} / {info}")
+            raise CountError(
+                f"{contender} {workload}: the two runs measured different things: {info_zero} / {info}"
+            )
         zeros.append(total_zero)
         ns.append(total_n)
     if info.get("hash_randomization") != 0:
@@ -311,7 +313,9 @@ def counts_table(results: Results, workloads: Sequence[Workload], contenders: Se
     return lines
 
 
-def compare_table(old: Results, new: Results, workloads: Sequence[Workload], contenders: Sequence[str]) -> list[str]:
+def compare_table(
+    old: Results, new: Results, workloads: Sequence[Workload], contenders: Sequence[str]
+) -> list[str]:
     """Per contender and workload: the old count, the new one, the change."""
     lines = [
         "| Workload | Contender | before | after | change |",
@@ -478,7 +482,9 @@ def _valgrind_version(valgrind: str) -> str:
     return completed.stdout.strip() or "valgrind (version unknown)"
 
 
-def count_all(args: argparse.Namespace, workloads: Sequence[Workload], contenders: Sequence[str]) -> dict[str, Any]:
+def count_all(
+    args: argparse.Namespace, workloads: Sequence[Workload], contenders: Sequence[str]
+) -> dict[str, Any]:
     """Count every (contender, workload) pair; the report as JSON data."""
     pairs = [(w.name, key) for w in workloads for key in contenders if key in w.contenders]
     print(f"{len(pairs)} counts, {args.iterations:,} sends each, {args.jobs} at a time "
