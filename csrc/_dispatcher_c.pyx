@@ -270,7 +270,8 @@ cdef class _SignalCore:
 
     cdef list _send(self, sender, dict named, bint robust):
         """send/send_robust with the keywords in a dict."""
-        if fd_load_int(&_hooks_active):  # a tracer or a muted() block somewhere
+        # A tracer or a muted() block somewhere: the hooks, if one is for this send.
+        if fd_load_int(&_hooks_active) and _hooks.applies(self):
             return _hooks.send(self, sender, named, "robust" if robust else "send")
         cdef PyObject *stack[_STACK_ARGS + 1]
         cdef PyObject **vector = _vector(stack, len(named))
@@ -293,7 +294,8 @@ cdef class _SignalCore:
         sender = <object>args[sender_at]
         if not _has_records(self):
             return []
-        if fd_load_int(&_hooks_active):  # a tracer or a muted() block somewhere
+        # A tracer or a muted() block somewhere: the hooks, if one is for this send.
+        if fd_load_int(&_hooks_active) and _hooks.applies(self):
             return _hooks.send(
                 self, sender, _named_from_call(args, nargs, caller_kwnames),
                 "robust" if robust else "send",

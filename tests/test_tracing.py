@@ -364,6 +364,44 @@ def test_no_tracer_means_no_hook_flag(impl: ModuleType) -> None:
     assert not _hooks.active and not _dispatcher_py._hooks_active
 
 
+def test_hooks_for_another_signal_leave_this_one_on_its_own_path(impl: ModuleType) -> None:
+    """A tracer or a muted() block for one signal turns the hooks on, but a
+    send of another signal takes its core's own path: the receiver is not
+    called from the hooks' Python loop, and nothing is traced for it."""
+    from fastdispatch import muted
+
+    def hooks_frame_above() -> bool:
+        frame = sys._getframe(1)
+        while frame is not None:
+            if frame.f_code.co_filename == _hooks.__file__:
+                return True
+            frame = frame.f_back  # type: ignore[assignment]
+        return False
+
+    def where(sender: object, **kwargs: Any) -> bool:
+        return hooks_frame_above()
+
+    plain, traced, silenced = impl.Signal(), impl.Signal(), impl.Signal()
+    for signal in (plain, traced, silenced):
+        signal.connect(where)
+    recorder = Recorder()
+    tracing.set_tracer(recorder, signal=traced)
+    try:
+        with muted(silenced):
+            assert _hooks.active
+            assert plain.send(Sender) == [(where, False)]
+            assert plain.send_robust(Sender) == [(where, False)]
+            assert asyncio.run(plain.asend(Sender)) == [(where, False)]
+            assert plain.has_listeners(Sender)
+            assert silenced.send(Sender) == [] and not silenced.has_listeners(Sender)
+            assert traced.send(Sender) == [(where, True)]
+    finally:
+        tracing.set_tracer(None, signal=traced)
+    assert [event[0] for event in recorder.events] == [
+        "send_started", "receiver_started", "receiver_ended", "send_ended"
+    ]
+
+
 def test_slow_receiver_log(impl: ModuleType, caplog: pytest.LogCaptureFixture) -> None:
     import time
 

@@ -134,7 +134,7 @@ class _SignalCore:
         """
         if not self._records:
             return []
-        if _hooks_active:  # a tracer or a muted() block somewhere
+        if _hooks_active and _hooks.applies(self):  # a tracer or muted() block for it
             return _hooks.send(self, sender, named, "send")
         if type(self)._live_receivers is not _STOCK_LIVE_RECEIVERS:
             # A subclass or a patch (sentry-sdk) wraps _live_receivers: use it.
@@ -190,7 +190,7 @@ class _SignalCore:
         returned as its response (with ``__traceback__``)."""
         if not self._records or self._nobody_listens(sender):
             return []
-        if _hooks_active:
+        if _hooks_active and _hooks.applies(self):
             return _hooks.send(self, sender, named, "robust")
         sync_receivers, async_receivers = self._live_receivers(sender)
         responses = self._call_receivers(sync_receivers, sender, named, True)

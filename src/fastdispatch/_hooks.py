@@ -2,8 +2,9 @@
 
 Off, they cost a send one flag check. Each core registers a setter for its
 flag here (``register_core``); the flag is raised while any tracer is
-installed or any ``muted()`` block is active in any thread, and the send then
-comes here instead of running its own loop. This module runs the receivers
+installed or any ``muted()`` block is active in any thread. A send then asks
+``applies(signal)`` and, if a tracer or a block of its thread or task is for
+its signal, comes here instead of running its own loop. This module runs the receivers
 the way the core does (sync first, in order; async ones concurrently in one
 call), and on the way drops muted receivers and tells the tracers.
 
@@ -140,6 +141,20 @@ def tracer_of(signal: Any) -> Tracer | None:
     from .tracing import Tracers
 
     return Tracers(_global_tracer, own)
+
+
+def applies(signal: Any) -> bool:
+    """Whether a send of ``signal`` here needs the hooks: a tracer for it
+    (global or its own), or a muted() block of this thread or task on it.
+    The cores ask only while some hook is on somewhere; when none applies to
+    this send, they take their own send path, so a tracer or a block on one
+    signal does not slow the others down."""
+    if _global_tracer is not None or getattr(signal, "__dict__", {}).get("_tracer") is not None:
+        return True
+    for block, muted_signal, _ in MUTED.get():  # noqa: SIM110 (no generator made per send)
+        if muted_signal is signal and block.active:
+            return True
+    return False
 
 
 # -- finding the receivers -------------------------------------------------------

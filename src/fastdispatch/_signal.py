@@ -464,7 +464,7 @@ class SignalMethods:
     def has_listeners(self, sender: object = None) -> bool:
         """Whether any live receiver would receive a send from ``sender``
         (receivers muted here do not count)."""
-        if _hooks.active:
+        if _hooks.active and _hooks.applies(self):
             return _hooks.has_listeners(self, sender)
         sync_receivers, async_receivers = self._live_receivers(sender)
         return bool(sync_receivers) or bool(async_receivers)
@@ -519,7 +519,7 @@ class SignalMethods:
         """
         if not self._records or self._nobody_listens(sender):
             return []
-        if _hooks.active:
+        if _hooks.active and _hooks.applies(self):
             return await _hooks.asend(self, sender, named, "send")
         sync_receivers, async_receivers = self._live_receivers(sender)
         return await _async().asend(  # type: ignore[no-any-return]
@@ -538,7 +538,7 @@ class SignalMethods:
         """
         if not self._records or self._nobody_listens(sender):
             return []
-        if _hooks.active:
+        if _hooks.active and _hooks.applies(self):
             return await _hooks.asend(self, sender, named, "robust")
         sync_receivers, async_receivers = self._live_receivers(sender)
         return await _async().asend(  # type: ignore[no-any-return]

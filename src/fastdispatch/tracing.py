@@ -13,9 +13,10 @@ signal or for one::
     tracing.set_tracer(Timings(), signal=post_save)  # this one only
 
 With no tracer installed a send costs what it costs without this module (one
-flag check); with one, the send runs through a Python loop that times each
-receiver. Tracers see ``send``, ``send_robust``, ``send_then_raise``, the
-async sends and async receivers, and the later runs of deferred receivers
+flag check); with one, a send it traces runs through a Python loop that
+times each receiver (sends of other signals keep their own path). Tracers
+see ``send``, ``send_robust``, ``send_then_raise``, the async sends and async
+receivers, and the later runs of deferred receivers
 (kind ``"deferred"``). A send that reaches no receiver is not
 traced. A hook that raises is logged on the ``fastdispatch.tracing`` logger
 and the send goes on.
