@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -47,8 +48,11 @@ def test_require_services_makes_the_skip_a_failure(tmp_path: Path, required: boo
     args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)]
     if required:
         args.append("--require-services")
+    # Without the caller's PYTEST_ADDOPTS: CI's `-m "not services"` would
+    # deselect the one test this run is about.
+    env = {name: value for name, value in os.environ.items() if name != "PYTEST_ADDOPTS"}
     result = subprocess.run(
-        args, cwd=tests.parent, capture_output=True, text=True, check=False
+        args, cwd=tests.parent, env=env, capture_output=True, text=True, check=False
     )
     if required:
         assert result.returncode == 1, result.stdout
