@@ -69,6 +69,12 @@ SUITE = (
     "--ignore=tests/test_leaks.py",
     "--ignore=tests/test_scale.py",
     "--ignore=tests/test_threads_stress.py",
+    # A broker stopped mid-run and a killed sender: their workers, relay and
+    # sender run measured and line-traced too, slow enough to miss the
+    # tests' delivery deadlines (seen once in CI). Both run untraced, with
+    # --require-services, in .ci/run's Python 3.11 and 3.12 steps.
+    "--ignore=tests/deferred/test_outage.py",
+    "--ignore=tests/deferred/test_kill.py",
 )
 FAILED_LOG_TAIL = 60
 OUR_SWITCHES = ("FASTDISPATCH_NO_EXTENSIONS", "FASTDISPATCH_REQUIRE_EXTENSION", "FASTDISPATCH_LINETRACE")
