@@ -314,17 +314,6 @@ def _use_checkout_if_not_installed() -> None:
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 
-def _configure_django() -> None:
-    # As benchmarks/conftest.py: DEBUG=False, so Django (and fastdispatch,
-    # which follows it) skips its receiver signature checks.
-    try:
-        from django.conf import settings  # type: ignore[import-untyped]
-    except ImportError:
-        return
-    if not settings.configured:
-        settings.configure(DEBUG=False)
-
-
 DISTRIBUTIONS = {
     "fastdispatch-c": "fastdispatch",
     "fastdispatch-py": "fastdispatch",
@@ -368,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("iterations must be 0 or more")
 
     _use_checkout_if_not_installed()
-    _configure_django()
+    _contenders.configure_django()
     workload = WORKLOADS[args.workload]
     if args.contender not in workload.contenders:
         parser.error(f"workload {workload.name!r} does not apply to {args.contender!r}")

@@ -52,6 +52,18 @@ NO_EXTENSIONS = os.environ.get("FASTDISPATCH_NO_EXTENSIONS", "") not in ("", "0"
 # ---------------------------------------------------------------------------
 
 
+def configure_django() -> None:
+    """Settings for the django.dispatch contender: DEBUG=False, so Django (and
+    fastdispatch, which follows it) skips its receiver signature checks.
+    Nothing to do without Django, or when settings are already configured."""
+    try:
+        from django.conf import settings
+    except ImportError:
+        return
+    if not settings.configured:
+        settings.configure(DEBUG=False)
+
+
 def _make_function() -> Callable[..., Any]:
     def receiver(sender: Any, value: Any = None, **kwargs: Any) -> Any:
         return value

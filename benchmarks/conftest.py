@@ -36,17 +36,7 @@ except ImportError:  # run from a checkout without PYTHONPATH=src
 import _contenders
 from _contenders import CONTENDERS, Contender
 
-
-def _configure_django() -> None:
-    try:
-        from django.conf import settings
-    except ImportError:
-        return
-    if not settings.configured:
-        settings.configure(DEBUG=False)
-
-
-_configure_django()
+_contenders.configure_django()
 
 
 def _compiled_status() -> str:
