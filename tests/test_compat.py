@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import gc
 import threading
 import weakref
 from collections.abc import Callable
@@ -12,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import Handler, Model, OtherModel, connected, returning
+from .helpers import Handler, Model, OtherModel, collect, connected, returning
 
 
 def run_with_deadline(func: Callable[[], None], seconds: float = 5.0) -> None:
@@ -180,7 +179,7 @@ def test_restored_receivers_that_died_while_muted_are_dropped(impl: ModuleType, 
     saved = sig.receivers
     sig.receivers = []
     del doomed
-    gc.collect()
+    collect()
     sig.receivers = saved
     del saved
     assert sig.send(Model) == [(keeper, "kept")]
@@ -211,7 +210,7 @@ def test_clear_dead_receivers_under_the_lock(impl: ModuleType) -> None:
     sig.connect(keeper)
     sig.connect(doomed)
     del doomed
-    gc.collect()
+    collect()
 
     def clear() -> None:
         with sig.lock:
@@ -268,7 +267,7 @@ def test_live_receivers_returns_sync_and_async_lists(impl: ModuleType, use_cachi
     assert async_receivers == [async_]
     assert sig._live_receivers(None) == ([handler.method], [async_])
     del handler, sync_receivers  # the list holds the bound method
-    gc.collect()
+    collect()
     assert sig._live_receivers(Model) == ([sync], [async_])
 
 
@@ -291,7 +290,7 @@ def test_signals_can_be_weakly_referenced(impl: ModuleType) -> None:
     ref = weakref.ref(sig)
     assert ref() is sig
     del sig
-    gc.collect()
+    collect()
     assert ref() is None
 
 
@@ -307,7 +306,7 @@ def test_signal_with_receivers_is_garbage_collected(impl: ModuleType) -> None:
     sig.send(Model)
     ref = weakref.ref(sig)
     del sig
-    gc.collect()
+    collect()
     assert ref() is None
 
 
