@@ -27,11 +27,15 @@ A send takes no lock; connects, disconnects and cache fills take
 free-threaded build (``FD_FREE_THREADED``; a GIL build compiles the plain
 loads and stores it always had):
 
-- ``_snapshot`` (the records tuple): immutable once published; the field is
-  read and replaced inside a critical section on the signal.
-- ``_records_dict`` (``_records``), ``_cache`` (``sender_receivers_cache``),
-  ``_use_caching``: behind properties, read and replaced inside a critical
-  section; the old object is released after it.
+- ``_snapshot`` (the records tuple) and ``_cache`` (``sender_receivers_cache``):
+  published in a two-item list, ``_published``: read with
+  ``PyList_GetItemRef`` (no lock), replaced with ``PyList_SetItem`` (the
+  list's own lock), so a send takes no critical section. The snapshot is
+  immutable once published; a send that finds none rebuilds it under
+  ``signal.lock``. An empty signal is told by its snapshot too.
+- ``_records_dict`` (``_records``), ``_use_caching``: behind properties, read
+  and replaced inside a critical section; the old object is released after
+  it. A send reads ``_records_dict`` only when no snapshot is published.
 - ``_caching``, ``_dead`` (``_dead_receivers``), ``_stock_type_version``, the
   type's version tag and the module's ``_hooks_active``: C ints, relaxed
   atomic loads and stores.
@@ -84,6 +88,8 @@ cdef extern from "fastdispatch_helpers.h":
     void fd_store_uint(unsigned int *target, unsigned int value)
     object fd_dict_get(object dict, object key)
     object fd_referent(object ref)
+    object fd_list_get(object list, Py_ssize_t index)
+    int fd_list_set(object list, Py_ssize_t index, object item) except -1
     int fd_init_weakmethod(object descriptor) except -1
     object fd_weakmethod_func_ref(object method)
     unsigned int fd_type_version(object obj)
@@ -142,13 +148,18 @@ cdef class _SignalCore:
     # (or atomically), so no thread sees an object another one just freed.
     cdef object _use_caching
     cdef int _caching  # bool(_use_caching), what every send reads
-    cdef dict _cache
+    cdef dict _cache  # GIL builds; free-threaded builds: _published[1]
     cdef int _dead
     # The shared code's receiver records (see fastdispatch._signal); a C
     # field because every send checks it first.
     cdef dict _records_dict
-    # (records, filter_by_sender) or None when stale.
+    # (records, filter_by_sender) or None when stale. GIL builds; free-threaded
+    # builds: _published[0].
     cdef object _snapshot
+    # Free-threaded builds: [snapshot, cache], so that a send reads both with
+    # PyList_GetItemRef instead of a critical section on the signal (see
+    # _snapshot_of, _cache_of). None on GIL builds.
+    cdef list _published
     # GIL builds only (free-threaded builds skip these memos): the keyword
     # names of the last send (see _kwnames, _receiver_kwnames) and the
     # sender_receivers_cache entry used last (see _records_for).
@@ -166,6 +177,8 @@ cdef class _SignalCore:
         self._cache = {}
         self._records_dict = {}
         self._snapshot = None
+        if FD_FREE_THREADED:
+            self._published = [None, self._cache]
         init_state(self)
 
     @property
@@ -184,16 +197,15 @@ cdef class _SignalCore:
 
     @property
     def sender_receivers_cache(self):
-        with critical_section(self):
-            return self._cache
+        return _cache_of(self)
 
     @sender_receivers_cache.setter
     def sender_receivers_cache(self, dict value not None):
-        with critical_section(self):
-            previous = self._cache
+        if FD_FREE_THREADED:
+            fd_list_set(self._published, 1, value)
+        else:
             self._cache = value
             self._last_entry = None
-        del previous
 
     @property
     def _dead_receivers(self):
@@ -217,13 +229,10 @@ cdef class _SignalCore:
 
     def _changed(self):
         # The caller holds self.lock (or owns the signal exclusively).
-        with critical_section(self):
-            previous = self._snapshot
-            self._snapshot = None
+        _publish_snapshot(self, None)
+        if not FD_FREE_THREADED:
             self._last_entry = None
-            cache = self._cache
-        del previous
-        cache.clear()
+        _cache_of(self).clear()
 
     def _live_receivers(self, sender):
         """The live receivers for ``sender``: ``(sync_receivers, async_receivers)``."""
@@ -403,6 +412,11 @@ _hooks.register_core(_set_hooks_active)
 
 cdef inline bint _has_records(_SignalCore signal) except -1:
     if FD_FREE_THREADED:
+        # A current snapshot answers without a critical section: every
+        # change of the records unpublishes it (_changed).
+        snapshot = fd_list_get(signal._published, 0)
+        if snapshot is not None:
+            return bool((<tuple>snapshot)[0])
         with critical_section(signal):
             return bool(signal._records_dict)
     return bool(signal._records_dict)
@@ -410,15 +424,21 @@ cdef inline bint _has_records(_SignalCore signal) except -1:
 
 cdef inline object _snapshot_of(_SignalCore signal):
     if FD_FREE_THREADED:
-        with critical_section(signal):
-            return signal._snapshot
+        return fd_list_get(signal._published, 0)
     return signal._snapshot
+
+
+cdef inline int _publish_snapshot(_SignalCore signal, snapshot) except -1:
+    if FD_FREE_THREADED:
+        fd_list_set(signal._published, 0, snapshot)
+    else:
+        signal._snapshot = snapshot
+    return 0
 
 
 cdef inline dict _cache_of(_SignalCore signal):
     if FD_FREE_THREADED:
-        with critical_section(signal):
-            return signal._cache
+        return <dict>fd_list_get(signal._published, 1)
     return signal._cache
 
 
@@ -438,8 +458,7 @@ cdef tuple _snapshot_locked(_SignalCore signal):
         records = tuple(signal._records.values())
         filter_by_sender = any([r[0][1] != _NONE_ID for r in records])
         snapshot = (records, filter_by_sender)
-        with critical_section(signal):
-            signal._snapshot = snapshot
+        _publish_snapshot(signal, snapshot)
     return <tuple>snapshot
 
 

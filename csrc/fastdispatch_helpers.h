@@ -45,6 +45,27 @@ static inline PyObject *fd_dict_get(PyObject *dict, PyObject *key) {
 #endif
 }
 
+/* Item i of a list as a new reference. Without the GIL, PyList_GetItemRef
+   reads it without taking the list's lock, safely against a concurrent
+   fd_list_set: the free-threaded core publishes its snapshot and its cache
+   dict in a list so that a send reads them without a critical section. */
+static inline PyObject *fd_list_get(PyObject *list, Py_ssize_t i) {
+#ifdef Py_GIL_DISABLED
+    return PyList_GetItemRef(list, i);
+#else
+    PyObject *item = PyList_GET_ITEM(list, i);
+    Py_INCREF(item);
+    return item;
+#endif
+}
+
+/* list[i] = item (PyList_SetItem, which takes the list's lock when
+   free-threaded); the caller keeps its reference. */
+static inline int fd_list_set(PyObject *list, Py_ssize_t i, PyObject *item) {
+    Py_INCREF(item);
+    return PyList_SetItem(list, i, item);
+}
+
 /* The referent of a weak reference as a new reference, or None if dead. */
 static inline PyObject *fd_referent(PyObject *ref) {
 #if PY_VERSION_HEX >= 0x030d0000
