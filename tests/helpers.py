@@ -14,7 +14,6 @@ import importlib
 import logging
 import sys
 import sysconfig
-import time
 from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
@@ -178,46 +177,6 @@ class Stop(BaseException):
     """Not an ``Exception``: ``send_robust`` lets it through."""
 
 
-# -- garbage collection ----------------------------------------------------------
-
-# Collections never overlap (CPython runs one at a time), so these two, written
-# only by the collecting thread from gc.callbacks, need no lock: the number of
-# collections started, and the number of the last one that finished (its
-# weakref callbacks run before its "stop").
-_collections = {"started": 0, "finished": 0}
-
-
-def _note_collection(phase: str, info: dict[str, int]) -> None:
-    if phase == "start":
-        _collections["started"] += 1
-    else:
-        _collections["finished"] = _collections["started"]
-
-
-gc.callbacks.append(_note_collection)
-
-
-def collect() -> None:
-    """``gc.collect()`` that returns only once a collection that started after
-    the call has finished, weakref callbacks included.
-
-    On a free-threaded build ``gc.collect()`` returns at once, collecting
-    nothing, while another thread's collection is in progress (an asgiref
-    event-loop thread exiting can start one), and that collection calls
-    weakref callbacks after the other threads resume. A test that collects
-    and then looks at a signal's receivers would race it.
-    """
-    called_at = _collections["started"]
-    deadline = time.monotonic() + 10.0
-    while True:
-        gc.collect()
-        if _collections["finished"] > called_at:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError("gc.collect() could not run a collection for 10 s")
-        time.sleep(0.0005)
-
-
 # -- context managers for fixtures -------------------------------------------------
 
 
@@ -226,7 +185,7 @@ def frozen_gc() -> Iterator[None]:
     """Hide every object that exists now (pytest, Django, ...) from the
     garbage collector, so that the tests' many ``gc.collect()`` calls only
     look at what the tests made."""
-    collect()
+    gc.collect()
     gc.freeze()
     try:
         yield

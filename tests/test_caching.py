@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import weakref
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-from .helpers import Handler, Model, OtherModel, Unhashable, collect, returning, skip_if_classes_are_immortal
+from .helpers import Handler, Model, OtherModel, Unhashable, returning, skip_if_classes_are_immortal
 
 
 def test_use_caching_attribute(impl: ModuleType) -> None:
@@ -113,7 +114,7 @@ def test_dead_receiver_is_not_served_from_the_cache(impl: ModuleType) -> None:
     sig.send(Model)
     assert calls == [1]
     del on_event
-    collect()
+    gc.collect()
     assert sig.send(Model) == []
     assert calls == [1]
     assert sig.has_listeners(Model) is False
@@ -131,7 +132,7 @@ def test_cache_does_not_keep_a_class_sender_alive(impl: ModuleType) -> None:
     sig.connect(on_event)
     assert sig.send(sender) == [(on_event, "x")]
     del sender
-    collect()
+    gc.collect()
     assert ref() is None
 
 
@@ -149,7 +150,7 @@ def test_cache_does_not_keep_an_instance_sender_alive(impl: ModuleType) -> None:
     sig.send_robust(sender)
     sig.has_listeners(sender)
     del sender
-    collect()
+    gc.collect()
     assert ref() is None
 
 
@@ -167,7 +168,7 @@ def test_cache_entry_disappears_when_the_sender_dies(impl: ModuleType, with_rece
     sig.send(sender)
     assert len(sig.sender_receivers_cache) == 1
     del sender
-    collect()
+    gc.collect()
     assert len(sig.sender_receivers_cache) == 0
 
 
@@ -183,7 +184,7 @@ def test_cached_entry_is_not_reused_by_a_new_object_with_the_same_id(impl: Modul
     sig.connect(for_first, sender=first)
     assert sig.send(first) == [(for_all, "all"), (for_first, "first")]
     del first
-    collect()
+    gc.collect()
     keep = []
     for _ in range(100):
         candidate = Model()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import threading
 import weakref
 from collections.abc import Callable
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import Handler, Model, OtherModel, collect, connected, returning
+from .helpers import Handler, Model, OtherModel, connected, returning
 
 
 def run_with_deadline(func: Callable[[], None], seconds: float = 5.0) -> None:
@@ -179,7 +180,7 @@ def test_restored_receivers_that_died_while_muted_are_dropped(impl: ModuleType, 
     saved = sig.receivers
     sig.receivers = []
     del doomed
-    collect()
+    gc.collect()
     sig.receivers = saved
     del saved
     assert sig.send(Model) == [(keeper, "kept")]
@@ -210,7 +211,7 @@ def test_clear_dead_receivers_under_the_lock(impl: ModuleType) -> None:
     sig.connect(keeper)
     sig.connect(doomed)
     del doomed
-    collect()
+    gc.collect()
 
     def clear() -> None:
         with sig.lock:
@@ -267,7 +268,7 @@ def test_live_receivers_returns_sync_and_async_lists(impl: ModuleType, use_cachi
     assert async_receivers == [async_]
     assert sig._live_receivers(None) == ([handler.method], [async_])
     del handler, sync_receivers  # the list holds the bound method
-    collect()
+    gc.collect()
     assert sig._live_receivers(Model) == ([sync], [async_])
 
 
@@ -290,7 +291,7 @@ def test_signals_can_be_weakly_referenced(impl: ModuleType) -> None:
     ref = weakref.ref(sig)
     assert ref() is sig
     del sig
-    collect()
+    gc.collect()
     assert ref() is None
 
 
@@ -306,7 +307,7 @@ def test_signal_with_receivers_is_garbage_collected(impl: ModuleType) -> None:
     sig.send(Model)
     ref = weakref.ref(sig)
     del sig
-    collect()
+    gc.collect()
     assert ref() is None
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 from types import ModuleType
 from typing import Any
 
 import pytest
 
 from fastdispatch import Connection
-
-from .helpers import collect
 
 
 def function(sender: object, **kwargs: Any) -> str:
@@ -79,7 +78,7 @@ def test_a_dead_receiver_is_listed_without_its_receiver(impl: ModuleType) -> Non
 
     sig.connect(short_lived)
     del short_lived
-    collect()
+    gc.collect()
     [connection] = sig.connections()
     assert connection.receiver is None
     assert connection.name.endswith("<locals>.short_lived")
@@ -122,7 +121,7 @@ def test_connected_to_holds_a_lambda_for_the_block(impl: ModuleType) -> None:
     sig = impl.Signal()
     seen: list[object] = []
     with sig.connected_to(lambda sender, **kwargs: seen.append(sender)) as receiver:
-        collect()  # strong for the block's duration
+        gc.collect()  # strong for the block's duration
         sig.send(Order)
         assert sig.connections()[0].receiver is receiver
     sig.send(Invoice)

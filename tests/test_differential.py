@@ -23,7 +23,7 @@ muting a signal the way factory_boy's ``mute_signals`` does (save
 
 Determinism. Garbage collection is switched off while the machine runs, so an
 object dies either at once (reference counting) or at an explicit
-``collect()`` of a rule, never between the fastdispatch half and the Django
+``gc.collect()`` of a rule, never between the fastdispatch half and the Django
 half of an operation. Every operation is applied to the fastdispatch signal
 first. When a sender dies, both signals are made to drop its records before
 the next comparison (``delete_sender``). Because the two signals share every
@@ -82,7 +82,6 @@ from .helpers import (
     RaisingEq,
     RaisingHash,
     Unhashable,
-    collect,
     django_signal_class,
     quick_and_soak,
     returning,
@@ -115,7 +114,7 @@ class Size:
 
 
 SIZES = quick_and_soak(
-    # Free-threaded builds collect garbage (every rule's collect()) without
+    # Free-threaded builds collect garbage (every rule's gc.collect()) without
     # generations, about ten times slower here: fewer examples, same steps.
     Size(rounds=1, max_examples=40 if FREE_THREADED else 200, step_count=50),
     Size(8, 500, 100),
@@ -321,7 +320,7 @@ def no_automatic_gc() -> Iterator[None]:
     exists before the test (pytest, hypothesis, Django) is frozen out of the
     collector's sight."""
     enabled = gc.isenabled()
-    collect()
+    gc.collect()
     gc.disable()
     gc.freeze()
     try:
@@ -330,7 +329,7 @@ def no_automatic_gc() -> Iterator[None]:
         gc.unfreeze()
         if enabled:
             gc.enable()
-        collect()
+        gc.collect()
 
 
 def outcome(call: Callable[[], Any]) -> tuple[str, Any]:
@@ -414,7 +413,7 @@ class DifferentialMachine(RuleBasedStateMachine):
             # What was frozen and has become garbage since (hypothesis's
             # state of earlier examples) is only freed once unfrozen.
             gc.unfreeze()
-        collect()
+        gc.collect()
         # Keep collections cheap: hide what exists now (hypothesis's growing
         # state included) from the collector (see ``no_automatic_gc``).
         gc.freeze()
@@ -549,7 +548,7 @@ class DifferentialMachine(RuleBasedStateMachine):
         """Drop the model's reference (a strongly connected one lives on)."""
         slot = self._receiver(r)
         slot.obj = None
-        collect()
+        gc.collect()
 
     @precondition(lambda self: any(slot.deletable for slot in self.senders))
     @rule(s=st.integers(0, MAX_SENDERS - 1))
@@ -560,7 +559,7 @@ class DifferentialMachine(RuleBasedStateMachine):
         sender_id = id(slot.obj)
         ref = weakref.ref(slot.obj)
         slot.obj = None
-        collect()
+        gc.collect()
         assert ref() is None, "a signal keeps a sender alive"
         if ORACLE_KEEPS_DEAD_SENDERS:
             self._drop_dead_sender_from_oracle(sender_id)
@@ -572,7 +571,7 @@ class DifferentialMachine(RuleBasedStateMachine):
         # would see different worlds. The answers are compared right after.
         self.fast.has_listeners()
         self.oracle.has_listeners()
-        collect()
+        gc.collect()
 
     def _drop_dead_sender_from_oracle(self, sender_id: int) -> None:
         """Django < 6.0 keeps a dead sender's receivers under its id; Django 6.1
@@ -585,7 +584,7 @@ class DifferentialMachine(RuleBasedStateMachine):
 
     @rule()
     def collect_garbage(self) -> None:
-        collect()
+        gc.collect()
 
     # -- sending -----------------------------------------------------------------------
 
@@ -670,7 +669,7 @@ class DifferentialMachine(RuleBasedStateMachine):
         suspects = [slot for slot in self.receivers if slot.obj is None and slot.ref is not None]
         if not suspects or all(slot.ref() is None for slot in suspects):
             return
-        collect()  # a cycle may still hold one
+        gc.collect()  # a cycle may still hold one
         strong = [
             record[1]
             for record in self.oracle.receivers
@@ -814,7 +813,7 @@ def test_dead_senders_receivers_are_dropped_unlike_django_5_2(impl: ModuleType) 
     fast.connect(echo, sender=sender)
     oracle.connect(echo, sender=sender)
     del sender
-    collect()
+    gc.collect()
     assert fast.has_listeners() is False
     assert fast.receivers == []
     oracle.has_listeners()

@@ -31,6 +31,7 @@ A leak of one 16-byte block per operation overshoots each of them.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import tracemalloc
@@ -46,7 +47,6 @@ from .helpers import (
     CallableHandler,
     Handler,
     Model,
-    collect,
     quick_and_soak,
     quiet_robust_log,
     returning,
@@ -55,7 +55,7 @@ from .helpers import (
 
 CYCLES = quick_and_soak(10_000, 100_000)
 SENDS = quick_and_soak(100_000, 1_000_000)
-pytestmark = pytest.mark.usefixtures("cheap_gc_for_module")  # many collect() calls
+pytestmark = pytest.mark.usefixtures("cheap_gc_for_module")  # many gc.collect() calls
 
 MAX_BLOCKS = 1_000
 MAX_TRACED = 64 * 1024
@@ -79,7 +79,7 @@ class Tracker:
         self.tracked += 1
 
     def assert_all_dead(self) -> None:
-        collect()
+        gc.collect()
         assert not self.alive, f"{len(self.alive)} of {self.tracked} dropped objects are alive"
 
 
@@ -115,7 +115,7 @@ def no_robust_log_records() -> Iterator[None]:
 
 def settle() -> None:
     for _ in range(3):
-        collect()
+        gc.collect()
 
 
 def measure(label: str, workload: Callable[[int], None], count: int) -> dict[str, int | None]:

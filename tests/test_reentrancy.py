@@ -24,6 +24,7 @@ What Django defines, and these tests pin down:
 
 from __future__ import annotations
 
+import gc
 import weakref
 from collections.abc import Callable, Iterator
 from types import ModuleType
@@ -39,7 +40,6 @@ from .helpers import (
     Stop,
     Unhashable,
     answers,
-    collect,
     django_signal_class,
     quiet_robust_log,
     recording,
@@ -48,7 +48,7 @@ from .helpers import (
 )
 
 DjangoSignal = django_signal_class("the re-entrancy tests compare with django.dispatch")
-pytestmark = pytest.mark.usefixtures("cheap_gc_for_module")  # many collect() calls
+pytestmark = pytest.mark.usefixtures("cheap_gc_for_module")  # many gc.collect() calls
 
 Trace = list[Any]
 Scenario = Callable[[Callable[[], Any]], Trace]
@@ -65,9 +65,9 @@ def robust_log_out_of_capture() -> Iterator[None]:
 def run_both(impl: ModuleType, scenario: Scenario, use_caching: bool) -> Trace:
     """The scenario's trace with fastdispatch, checked against Django's."""
     fast = scenario(lambda: impl.Signal(use_caching=use_caching))
-    collect()
+    gc.collect()
     oracle = scenario(lambda: DjangoSignal(use_caching=use_caching))
-    collect()
+    gc.collect()
     assert fast == oracle, f"fastdispatch: {fast!r}\ndjango.dispatch: {oracle!r}"
     return fast
 
@@ -297,7 +297,7 @@ def test_receiver_kills_a_later_receiver_and_collects_during_send(
 
         def killer(**kwargs: Any) -> str:
             holder.clear()
-            collect()
+            gc.collect()
             return "killer"
 
         send = sig.send_robust if robust else sig.send
@@ -305,7 +305,7 @@ def test_receiver_kills_a_later_receiver_and_collects_during_send(
         sig.connect(connected)
         del connected
         first = answers(send(Model))
-        collect()
+        gc.collect()
         dead = ref() is None
         second = answers(send(Model))
         return [first, dead, second, sig.has_listeners(Model), len(sig.receivers)]
@@ -328,7 +328,7 @@ def test_receiver_kills_an_async_receiver_during_send(impl: ModuleType, use_cach
 
         def killer(**kwargs: Any) -> str:
             holder.clear()
-            collect()
+            gc.collect()
             return "killer"
 
         holder["victim"] = victim
@@ -336,7 +336,7 @@ def test_receiver_kills_an_async_receiver_during_send(impl: ModuleType, use_cach
         sig.connect(killer)
         del victim
         first = answers(sig.send(Model))
-        collect()
+        gc.collect()
         return [first, answers(sig.send(Model)), len(sig.receivers)]
 
     assert run_both(impl, scenario, use_caching) == [["killer", "async-victim"], ["killer"], 1]
@@ -352,7 +352,7 @@ def test_receiver_kills_an_earlier_receiver_during_send(impl: ModuleType, use_ca
 
         def killer(**kwargs: Any) -> str:
             holder.clear()
-            collect()
+            gc.collect()
             return "killer"
 
         holder["earlier"] = earlier
@@ -379,7 +379,7 @@ def test_receiver_kills_a_later_receiver_then_connects_during_send(
 
         def killer(**kwargs: Any) -> str:
             holder.clear()
-            collect()
+            gc.collect()
             sig.connect(newcomer)
             return "killer"
 
@@ -388,7 +388,7 @@ def test_receiver_kills_a_later_receiver_then_connects_during_send(
         sig.connect(victim)
         del victim
         first = answers(sig.send(Model))
-        collect()
+        gc.collect()
         return [first, answers(sig.send(Model)), len(sig.receivers)]
 
     assert run_both(impl, scenario, use_caching) == [
@@ -415,7 +415,7 @@ def test_receiver_drops_the_last_reference_to_the_sender_during_send(
 
         def dropper(sender: Any, **kwargs: Any) -> str:
             senders.clear()
-            collect()
+            gc.collect()
             return "dropper"
 
         def specific(sender: Any, **kwargs: Any) -> str:
@@ -424,7 +424,7 @@ def test_receiver_drops_the_last_reference_to_the_sender_during_send(
         sig.connect(dropper)
         sig.connect(specific, sender=senders["it"])
         responses = answers(sig.send(senders["it"]))
-        collect()
+        gc.collect()
         alive = ref() is not None
         return [responses, alive, sig.has_listeners(Model)]
 
@@ -438,7 +438,7 @@ def test_receiver_drops_the_last_reference_to_the_sender_during_send(
     sig.connect(specific, sender=sender)
     sig.send(sender)
     del sender
-    collect()
+    gc.collect()
     assert sig.has_listeners() is False
     assert sig.receivers == []
     assert sig.sender_receivers_cache == {} or not use_caching

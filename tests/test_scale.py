@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import tracemalloc
 import weakref
 from collections.abc import Callable
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import Handler, Model, collect, returning
+from .helpers import Handler, Model, returning
 
 N = 10_000
 MAX_GROWTH = 64 * 1024  # bytes
@@ -54,7 +55,7 @@ def test_ten_thousand_senders_each_with_a_receiver(impl: ModuleType) -> None:
         sig.connect(on_event, sender=sender)
     assert all(sig.send(s) == [(on_event, s)] for s in senders)
     del senders, sender
-    collect()
+    gc.collect()
     assert sig.has_listeners() is False
     assert sig.receivers == []
 
@@ -63,13 +64,13 @@ def traced_growth(cycle: Callable[[], None], iterations: int = N) -> int:
     """Memory still allocated after running ``cycle`` many times (after a warm-up)."""
     for _ in range(200):
         cycle()
-    collect()
+    gc.collect()
     tracemalloc.start()
     try:
         start = tracemalloc.get_traced_memory()[0]
         for _ in range(iterations):
             cycle()
-        collect()
+        gc.collect()
         return tracemalloc.get_traced_memory()[0] - start
     finally:
         tracemalloc.stop()
@@ -141,7 +142,7 @@ def test_disconnected_strong_receiver_is_freed(impl: ModuleType, use_caching: bo
     assert sig.disconnect(on_event) is True
     assert sig.disconnect(on_event, sender=Model) is True
     del on_event
-    collect()
+    gc.collect()
     assert ref() is None
 
 
@@ -153,5 +154,5 @@ def test_disconnected_bound_method_instance_is_freed(impl: ModuleType) -> None:
     sig.send(Model)
     assert sig.disconnect(handler.method) is True
     del handler
-    collect()
+    gc.collect()
     assert ref() is None

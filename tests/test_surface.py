@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import logging
 import sys
@@ -21,7 +22,7 @@ import pytest
 
 from fastdispatch import _dispatcher_py, _signal
 
-from .helpers import IMPLEMENTATIONS, collect
+from .helpers import IMPLEMENTATIONS
 
 # Names a module defines for type checkers only (pure Python).
 _TYPING_ONLY = {"TYPE_CHECKING", "annotations"}
@@ -245,7 +246,7 @@ def test_overriding_clear_dead_receivers(impl: ModuleType) -> None:
     sig = Counting()
     sig.connect(short_lived)
     del short_lived
-    collect()
+    gc.collect()
     assert sig.send(None) == []
     assert cleared == [1]
     assert sig.receivers == []

@@ -47,7 +47,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import FREE_THREADED, Model, collect, quick_and_soak, switch_interval
+from .helpers import FREE_THREADED, Model, quick_and_soak, switch_interval
 
 # On a free-threaded build the threads really run at once: more of them,
 # for longer (in CI with the GIL off).
@@ -319,7 +319,7 @@ def test_eight_threads_connect_disconnect_and_send(
 
     # The records: unique, alive, and exactly the stable ones plus what the
     # threads left connected.
-    collect()
+    gc.collect()
     for index, (sig, stable) in enumerate(zip(signals, stables)):
         sig.has_listeners()  # lets the signal drop the records of dead receivers
         records = sig.receivers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import weakref
 from types import ModuleType
 from typing import Any
@@ -10,15 +11,7 @@ import pytest
 
 from fastdispatch import _signal
 
-from .helpers import (
-    CallableHandler,
-    Handler,
-    Model,
-    collect,
-    connected,
-    returning,
-    skip_if_classes_are_immortal,
-)
+from .helpers import CallableHandler, Handler, Model, connected, returning, skip_if_classes_are_immortal
 
 
 def assert_clean(sig: Any) -> None:
@@ -40,7 +33,7 @@ def test_dead_function_receiver_is_not_called(impl: ModuleType) -> None:
     ref = weakref.ref(on_event)
     sig.connect(on_event)
     del on_event
-    collect()
+    gc.collect()
     assert ref() is None
     assert sig.send(None) == []
     assert calls == []
@@ -55,7 +48,7 @@ def test_dead_receiver_disappears_from_has_listeners_and_receivers(impl: ModuleT
     sig.connect(on_event)
     assert sig.has_listeners() is True
     del on_event
-    collect()
+    gc.collect()
     assert_clean(sig)
 
 
@@ -64,7 +57,7 @@ def test_dead_receiver_between_live_ones(impl: ModuleType) -> None:
 
     first, doomed, last = connected(sig, 1, 2, 3)
     del doomed
-    collect()
+    gc.collect()
     assert sig.send(None) == [(first, 1), (last, 3)]
     assert sig.send_robust(None) == [(first, 1), (last, 3)]
     assert len(sig.receivers) == 2
@@ -74,7 +67,7 @@ def test_bound_method_lives_as_long_as_its_instance(impl: ModuleType) -> None:
     sig = impl.Signal()
     handler = Handler()
     sig.connect(handler.method)  # the bound-method object dies right away
-    collect()
+    gc.collect()
     assert sig.has_listeners() is True
     assert sig.send(None) == [(handler.method, "method")]
     assert handler.calls == 1
@@ -86,7 +79,7 @@ def test_bound_method_dies_with_its_instance(impl: ModuleType) -> None:
     ref = weakref.ref(handler)
     sig.connect(handler.method)
     del handler
-    collect()
+    gc.collect()
     assert ref() is None  # the signal does not keep the instance alive
     assert sig.send(None) == []
     assert_clean(sig)
@@ -98,7 +91,7 @@ def test_callable_instance_receiver_dies_with_the_instance(impl: ModuleType) -> 
     sig.connect(instance)
     assert sig.send(None) == [(instance, "instance")]
     del instance
-    collect()
+    gc.collect()
     assert sig.send(None) == []
     assert_clean(sig)
 
@@ -110,11 +103,11 @@ def test_weak_false_keeps_a_function_alive(impl: ModuleType) -> None:
     ref = weakref.ref(on_event)
     sig.connect(on_event, weak=False)
     del on_event
-    collect()
+    gc.collect()
     assert ref() is not None
     assert sig.send(None) == [(ref(), "alive")]
     assert sig.disconnect(ref()) is True
-    collect()
+    gc.collect()
     assert ref() is None  # disconnecting drops the strong reference
 
 
@@ -124,20 +117,20 @@ def test_weak_false_keeps_a_bound_method_and_its_instance_alive(impl: ModuleType
     ref = weakref.ref(handler)
     sig.connect(handler.method, weak=False)
     del handler
-    collect()
+    gc.collect()
     assert ref() is not None
     result = sig.send(None)
     assert result == [(ref().method, "method")]  # type: ignore[union-attr]
     del result
     assert sig.disconnect(ref().method) is True  # type: ignore[union-attr]
-    collect()
+    gc.collect()
     assert ref() is None
 
 
 def test_weak_false_keeps_a_lambda_alive(impl: ModuleType) -> None:
     sig = impl.Signal()
     sig.connect(lambda **kwargs: "lambda", weak=False)
-    collect()
+    gc.collect()
     [(receiver, response)] = sig.send(None)
     assert response == "lambda"
     assert sig.disconnect(receiver) is True
@@ -146,7 +139,7 @@ def test_weak_false_keeps_a_lambda_alive(impl: ModuleType) -> None:
 def test_weak_lambda_dies_immediately(impl: ModuleType) -> None:
     sig = impl.Signal()
     sig.connect(lambda **kwargs: "lambda")
-    collect()
+    gc.collect()
     assert sig.send(None) == []
     assert_clean(sig)
 
@@ -161,7 +154,7 @@ def test_second_connect_with_weak_false_is_a_no_op(impl: ModuleType) -> None:
     sig.connect(on_event, weak=False)
     assert len(sig.receivers) == 1
     del on_event
-    collect()
+    gc.collect()
     assert_clean(sig)
 
 
@@ -173,7 +166,7 @@ def test_disconnect_after_receiver_died_returns_false(impl: ModuleType) -> None:
     sig.connect(third)
     assert sig.disconnect(first) is True
     del second
-    collect()
+    gc.collect()
     assert sig.disconnect(third) is True
     assert_clean(sig)
 
@@ -193,7 +186,7 @@ def test_receivers_for_a_sender_are_dropped_when_it_dies(impl: ModuleType) -> No
     sig.connect(on_event, sender=sender)
     assert sig.send(sender) == [(on_event, "hit")]
     del sender
-    collect()
+    gc.collect()
     assert sig.has_listeners() is False
     assert sig.receivers == []
 
@@ -210,7 +203,7 @@ def test_class_sender_dies_and_takes_its_receivers(impl: ModuleType) -> None:
     sig.connect(on_event)
     assert len(sig.send(Model)) == 2
     del Model
-    collect()
+    gc.collect()
     assert ref() is None  # the signal does not keep the sender alive
     assert sig.has_listeners() is True
     assert len(sig.receivers) == 1  # only the sender-less one is left
@@ -248,7 +241,7 @@ def test_id_reuse_never_delivers_to_a_dead_senders_receivers(
     sig.connect(first_receiver, sender)
     assert sig.send(sender, attempt="first") == [(first_receiver, "first")]
     del sender
-    collect()
+    gc.collect()
 
     sender = Sender()
     assert sig.send(sender, attempt="early") == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from types import ModuleType
 from typing import Any
@@ -14,7 +15,6 @@ from django.test import TestCase
 from fastdispatch.deferred import Deferred, after_commit, current_delivery
 from fastdispatch.deferred._django_tasks import tasks_framework
 
-from ..helpers import collect
 from .shop import receivers
 from .shop.models import Order
 from .shop.signals import order_placed
@@ -42,7 +42,7 @@ def calls(impl: ModuleType) -> tuple[Any, Calls]:
     signal = impl.Signal()
     recorder = Calls()
     signal.connect(recorder.receiver)
-    collect()  # held weakly: it must survive this
+    gc.collect()  # held weakly: it must survive this
     return signal, recorder
 
 
@@ -226,7 +226,7 @@ def test_django_model_signal_connect() -> None:
         got.append((instance.number, created, kwargs["using"]))
 
     post_save.connect(after_commit(on_save), sender="shop.Order")
-    collect()
+    gc.collect()
     try:
         with transaction.atomic(using="other"):
             Order.objects.using("other").create(number=5)

@@ -4,6 +4,7 @@ and the receivers refused when they are wrapped (before any connect)."""
 from __future__ import annotations
 
 import functools
+import gc
 import subprocess
 import sys
 import textwrap
@@ -24,7 +25,6 @@ from fastdispatch.deferred import (
 )
 from fastdispatch.deferred._django_tasks import tasks_framework
 
-from ..helpers import collect
 from . import services
 from .project.celery_app import redis_app
 from .shop import receivers
@@ -84,7 +84,7 @@ def test_weak_connect_survives_gc(impl: ModuleType, wrap: str) -> None:
         signal.connect(after_commit(receivers.record))
     else:
         signal.connect(on_worker(ENGINE, enqueue="now")(receivers.record))
-    collect()
+    gc.collect()
     try:
         assert signal.has_listeners()
         [(receiver, response)] = signal.send(sender=None)
@@ -102,10 +102,10 @@ def test_wrapper_lives_exactly_as_long_as_its_function(impl: ModuleType) -> None
         pass
 
     signal.connect(after_commit(short_lived))
-    collect()
+    gc.collect()
     assert signal.has_listeners()
     del short_lived
-    collect()
+    gc.collect()
     assert not signal.has_listeners()
 
 
@@ -131,12 +131,12 @@ def test_bound_method_after_commit_lives_with_its_instance(impl: ModuleType) -> 
 
     listener = Listener()
     signal.connect(after_commit(listener.on_event))
-    collect()
+    gc.collect()
     signal.send(sender=None, value=1)  # autocommit: runs at once
     assert seen == [1]
     assert after_commit(listener.on_event) is after_commit(listener.on_event)
     del listener
-    collect()
+    gc.collect()
     assert not signal.has_listeners()
 
 
@@ -149,7 +149,7 @@ def test_receiver_decorator_stacks(impl: ModuleType) -> None:
     def on_event(sender: Any, **kwargs: Any) -> None:
         seen.append(sender)
 
-    collect()
+    gc.collect()
     signal.send(sender="other")
     signal.send(sender="shop")
     assert seen == ["shop"]
