@@ -14,6 +14,7 @@ import importlib
 import logging
 import sys
 import sysconfig
+import threading
 from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
@@ -191,6 +192,25 @@ def frozen_gc() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
+
+@contextlib.contextmanager
+def threads_joined(timeout: float = 10.0) -> Iterator[None]:
+    """Wait, as the block ends, for the threads started in it to end.
+
+    ``async_to_sync`` runs each call's event loop in a thread of its own,
+    which lets go of the coroutines it ran (and of the receivers they hold)
+    only as it ends, after the send has returned. A receiver whose last
+    reference that thread holds dies there: its weak reference is cleared,
+    then its callback flags the signal's dead receivers. Without the GIL a
+    test can look at the signal in between.
+    """
+    before = set(threading.enumerate())
+    yield
+    for thread in set(threading.enumerate()) - before:
+        thread.join(timeout)
+        if thread.is_alive():
+            raise AssertionError(f"{thread.name} did not end within {timeout} s")
 
 
 @contextlib.contextmanager
