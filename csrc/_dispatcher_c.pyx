@@ -148,13 +148,13 @@ cdef class _SignalCore:
     # (or atomically), so no thread sees an object another one just freed.
     cdef object _use_caching
     cdef int _caching  # bool(_use_caching), what every send reads
-    cdef dict _cache  # GIL builds; free-threaded builds: _published[1]
+    cdef dict _cache  # GIL builds only; free-threaded builds: _published[1]
     cdef int _dead
     # The shared code's receiver records (see fastdispatch._signal); a C
     # field because every send checks it first.
     cdef dict _records_dict
-    # (records, filter_by_sender) or None when stale. GIL builds; free-threaded
-    # builds: _published[0].
+    # (records, filter_by_sender) or None when stale. GIL builds only;
+    # free-threaded builds: _published[0].
     cdef object _snapshot
     # Free-threaded builds: [snapshot, cache], so that a send reads both with
     # PyList_GetItemRef instead of a critical section on the signal (see
@@ -174,11 +174,12 @@ cdef class _SignalCore:
         # Here rather than in __init__, so a subclass that forgets to call
         # super().__init__() still has a consistent (empty) signal.
         self._use_caching = False
-        self._cache = {}
         self._records_dict = {}
-        self._snapshot = None
         if FD_FREE_THREADED:
-            self._published = [None, self._cache]
+            self._published = [None, {}]  # _snapshot and _cache stay None
+        else:
+            self._cache = {}
+            self._snapshot = None
         init_state(self)
 
     @property
