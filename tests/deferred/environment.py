@@ -45,13 +45,23 @@ class Workers:
             process = self.started[key] = start()
         return process
 
-    def celery(self, broker: str, impl: str) -> services.Process:
-        """A Celery worker on ``broker`` ("redis" or "amqp") for queue fd-<impl>."""
+    def celery(self, broker: str, impl: str, pool: str = "prefork") -> services.Process:
+        """A Celery worker on ``broker`` ("redis" or "amqp") for queue fd-<impl>,
+        with ``pool``: the only worker on that queue (one of another pool is
+        stopped first), so a test knows which pool runs its tasks."""
         self.request.getfixturevalue("redis" if broker == "redis" else "rabbitmq")
+        kind = f"celery-{broker}-{pool}"
+        for (other_kind, other_impl), process in self.started.items():
+            if other_kind.startswith(f"celery-{broker}-") and other_impl == impl and other_kind != kind:
+                process.stop()
         return self._get(
-            (f"celery-{broker}", impl),
+            (kind, impl),
             lambda: services.start_celery_worker(
-                f"{broker}_app", f"fd-{impl}", self.env(impl), DB_DIR / f"celery-{broker}-{impl}.log"
+                f"{broker}_app",
+                f"fd-{impl}",
+                self.env(impl),
+                DB_DIR / f"celery-{broker}-{pool}-{impl}.log",
+                pool=pool,
             ),
         )
 
@@ -73,3 +83,11 @@ class Workers:
     def stop(self) -> None:
         for process in self.started.values():
             process.stop()
+
+    def log_tails(self, chars: int = 3000) -> str:
+        """The end of every started worker's log, for a failure message."""
+        return "\n".join(
+            f"--- {process.name} ({'alive' if process.alive() else f'exited {process.exit_code()}'}) ---\n"
+            f"{process.log()[-chars:]}"
+            for process in self.started.values()
+        )

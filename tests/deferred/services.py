@@ -260,6 +260,13 @@ class RabbitMQ:
     def process_alive(self) -> bool:
         return self.process is not None and self.process.alive()
 
+    def log_tail(self, chars: int = 3000) -> str:
+        """The end of the node's own log (rabbit.log), for a failure message."""
+        try:
+            return (self.directory / "log" / "rabbit.log").read_text(errors="replace")[-chars:]
+        except OSError as error:
+            return f"(no log: {error})"
+
     def _accepts_amqp(self) -> bool:
         if not port_open(self.port):
             return False
@@ -339,10 +346,11 @@ def celery_worker(
 ) -> Process:
     """``celery -A tests.deferred.project.celery_app:<app> worker`` on ``queue``.
 
-    Celery's default pool (prefork), with heartbeats. Measured here on
-    RabbitMQ: the solo pool takes messages published in a burst only every
-    few seconds (every ten without heartbeats); prefork and threads take each
-    within milliseconds.
+    Celery's default pool (prefork) unless told, with heartbeats. Measured
+    here on RabbitMQ: the solo pool takes messages published in a burst only
+    every few seconds (every ten without heartbeats); prefork and threads take
+    each within milliseconds. (tests/deferred/test_outage.py says why it runs
+    the threads pool.)
     """
     command = [
         sys.executable, "-m", "celery", "-A", f"tests.deferred.project.celery_app:{app}", "worker",
@@ -350,7 +358,7 @@ def celery_worker(
         "-n", f"{queue}-{os.getpid()}-{free_port()}@localhost",
         "--without-gossip", "--without-mingle", "-l", "INFO",
     ]
-    return Process(f"celery worker ({app}, {queue})", command, env, log)
+    return Process(f"celery worker ({app}, {queue}, {pool})", command, env, log)
 
 
 def start_celery_worker(*args: Any, timeout: float = 90, **kwargs: Any) -> Process:

@@ -78,12 +78,17 @@ def test_sender_killed_after_commit(
         return [n for (m, _), numbers in found.by_key.items() if m == mode for n in numbers]
 
     # The relay takes a dead sender's outbox rows once their claim runs out.
-    services.wait_for(
-        lambda: all(set(by_mode(deliveries(), mode)) >= all_committed for mode in NO_LOSS),
-        180,
-        "every committed order to be delivered by the no-loss modes",
-        0.2,
-    )
+    def missing() -> dict[str, list[int]]:
+        found = deliveries()
+        gaps = {mode: sorted(all_committed - set(by_mode(found, mode))) for mode in NO_LOSS}
+        return {mode: numbers for mode, numbers in gaps.items() if numbers}
+
+    try:
+        services.wait_for(
+            lambda: not missing(), 180, "every committed order to be delivered by the no-loss modes", 0.2
+        )
+    except TimeoutError as error:
+        raise AssertionError(f"{error}; not delivered: {missing()}\n{workers.log_tails()}") from None
     delivered_in = time.monotonic() - started - sent_in
     time.sleep(3)
     found = deliveries()
