@@ -44,14 +44,23 @@ def port_open(port: int) -> bool:
         return False
 
 
-def wait_for(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.05) -> Any:
+def wait_for(
+    condition: Callable[[], object],
+    timeout: float,
+    what: str,
+    interval: float = 0.05,
+    details: Callable[[], str] | None = None,
+) -> Any:
+    """``condition()`` once it is true; ``TimeoutError`` after ``timeout``
+    seconds, its message followed by ``details()`` (what a failure should show)."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+            message = f"timed out after {timeout:.0f}s waiting for {what}"
+            raise TimeoutError(message if details is None else f"{message}; {details()}")
         time.sleep(interval)
 
 
@@ -135,10 +144,10 @@ class Process:
                 raise RuntimeError(f"{self.name} exited ({self.exit_code()}):\n{self.log()[-4000:]}")
             return text in self.log()
 
-        try:
-            wait_for(ready, timeout, f"{self.name} to log {text!r}")
-        except TimeoutError as error:
-            raise TimeoutError(f"{error}\n--- {self.name} log ---\n{self.log()[-4000:]}") from None
+        wait_for(
+            ready, timeout, f"{self.name} to log {text!r}",
+            details=lambda: f"\n--- {self.name} log ---\n{self.log()[-4000:]}",
+        )
 
     def exit_code(self) -> int | None:
         return None if self.process is None else self.process.poll()
@@ -418,11 +427,11 @@ def wait_for_deliveries(
                 found.setdefault(line["delivery_id"], []).append(line)
         return found if len(found) == len(wanted) else None
 
-    try:
-        return wait_for(done, timeout, f"{len(wanted)} deliveries", 0.05)  # type: ignore[no-any-return]
-    except TimeoutError:
+    def missing() -> str:
         seen = {line.get("delivery_id") for line in read_log(path)}
-        raise TimeoutError(f"timed out waiting for deliveries; missing: {sorted(wanted - seen)}") from None
+        return f"missing: {sorted(wanted - seen)}"
+
+    return wait_for(done, timeout, f"{len(wanted)} deliveries", 0.05, details=missing)  # type: ignore[no-any-return]
 
 
 class Sender:

@@ -83,12 +83,13 @@ def test_sender_killed_after_commit(
         gaps = {mode: sorted(all_committed - set(by_mode(found, mode))) for mode in NO_LOSS}
         return {mode: numbers for mode, numbers in gaps.items() if numbers}
 
-    try:
-        services.wait_for(
-            lambda: not missing(), 180, "every committed order to be delivered by the no-loss modes", 0.2
-        )
-    except TimeoutError as error:
-        raise AssertionError(f"{error}; not delivered: {missing()}\n{workers.log_tails()}") from None
+    services.wait_for(
+        lambda: not missing(),
+        180,
+        "every committed order to be delivered by the no-loss modes",
+        0.2,
+        details=lambda: f"not delivered: {missing()}\n{workers.log_tails()}",
+    )
     delivered_in = time.monotonic() - started - sent_in
     time.sleep(3)
     found = deliveries()

@@ -85,15 +85,15 @@ def test_broker_outage(
         return {key: numbers for key, numbers in gaps.items() if numbers}
 
     # The no-loss modes deliver everything committed, the relay included.
-    try:
-        services.wait_for(
-            lambda: not missing(), 180, "the outbox and the task backend to deliver everything committed", 0.2
-        )
-    except TimeoutError as error:
-        raise AssertionError(
-            f"{error}; not delivered: {missing()}\n{workers.log_tails()}\n"
-            f"--- rabbitmq ---\n{rabbitmq.log_tail()}"
-        ) from None
+    services.wait_for(
+        lambda: not missing(),
+        180,
+        "the outbox and the task backend to deliver everything committed",
+        0.2,
+        details=lambda: (
+            f"not delivered: {missing()}\n{workers.log_tails()}\n--- rabbitmq ---\n{rabbitmq.log_tail()}"
+        ),
+    )
     time.sleep(3)  # stragglers of the lossy modes, if any, would arrive now
     delivered = counting.Deliveries(delivery_log, BASE)
     now_failures = {
