@@ -7,10 +7,12 @@ behaviour, read them side by side. Everything off the send path is shared by
 both and lives in ``fastdispatch._signal`` (how receivers are stored, what a
 subclass may override). What the compiler buys:
 
-- ``send`` walks the records in one loop that checks liveness, builds bound
-  methods and calls receivers, with no intermediate lists;
+- ``send`` resolves the records' receivers into a C array (checking
+  liveness and building bound methods, ``fd_live``), then calls them, with
+  no intermediate lists;
 - weak references are read with the C API (``WeakMethod.__call__`` is Python
-  code in CPython);
+  code in CPython), and a weak reference to the send's own sender is
+  recognised by comparing pointers, without resolving it (``fd_refers_to``);
 - receivers are called through vectorcall, with the argument vector and the
   keyword-names tuple built once per send and reused for every receiver;
 - ``send`` and ``send_robust`` are METH_FASTCALL methods: the caller's
@@ -30,9 +32,12 @@ loads and stores it always had):
 - ``_snapshot`` (the records tuple) and ``_cache`` (``sender_receivers_cache``):
   published in a two-item list, ``_published``: read with
   ``PyList_GetItemRef`` (no lock), replaced with ``PyList_SetItem`` (the
-  list's own lock), so a send takes no critical section. The snapshot is
-  immutable once published; a send that finds none rebuilds it under
-  ``signal.lock``. An empty signal is told by its snapshot too.
+  list's own lock), so a send takes no critical section. The list itself is
+  made with the signal and never replaced, so it is read borrowed. The
+  snapshot is immutable once published; a send that finds none rebuilds it
+  under ``signal.lock``. An empty signal is told by its snapshot too. A send reads
+  the snapshot once (each read is an atomic reference count on an object
+  every sender shares) and works from that one to the end.
 - ``_records_dict`` (``_records``), ``_use_caching``: behind properties, read
   and replaced inside a critical section; the old object is released after
   it. A send reads ``_records_dict`` only when no snapshot is published.
@@ -46,11 +51,17 @@ loads and stores it always had):
   ``_last_call_kwnames``: not used. These per-send memos would be written by
   every send, and a race could free one under its reader; without them a
   send looks the cache up and builds its keyword-names tuple.
-- Records, weak references, receivers: immutable tuples; weak references are
-  read with ``PyWeakref_GetRef``; receivers are called with references the
-  send holds.
-- The ``WeakMethod`` slot offset and the fastcall method table: written once
-  at import, read-only after.
+- Records, weak references, receivers: records are immutable tuples, read
+  borrowed from the snapshot the send holds (no reference counts on shared
+  items); receivers' weak references are resolved with ``PyWeakref_GetRef``
+  into references the send owns, and receivers are called with those. A
+  weak reference to the sender (a cache entry's, a record's sender
+  reference) is compared with the sender the send holds, a pointer load
+  (atomic on free-threaded builds) that takes no lock: the referent cannot
+  be freed while the send holds it, and a weak reference is cleared before
+  its referent is freed. Only when the pointers differ is it resolved.
+- ``fd_init_live``'s types and ``WeakMethod`` slot offset, and the fastcall
+  method table: written once at import, read-only after.
 
 The shared Python half (``fastdispatch._signal``, ``fastdispatch._hooks``)
 runs on the interpreter's own per-object locking, with ``signal.lock`` around
@@ -76,7 +87,7 @@ from cpython.object cimport PyObject
 
 cdef extern from "Python.h":
     object PyMethod_New(object func, object self)
-    object PyObject_Vectorcall(object callable, PyObject **args, size_t nargsf, object kwnames)
+    object PyObject_Vectorcall(PyObject *callable, PyObject **args, size_t nargsf, object kwnames)
     size_t PY_VECTORCALL_ARGUMENTS_OFFSET
     PyObject *PyTuple_GET_ITEM(object tuple, Py_ssize_t index)
 
@@ -88,55 +99,42 @@ cdef extern from "fastdispatch_helpers.h":
     void fd_store_uint(unsigned int *target, unsigned int value)
     object fd_dict_get(object dict, object key)
     object fd_referent(object ref)
-    object fd_list_get(object list, Py_ssize_t index)
+    bint fd_refers_to(object ref, object obj)
+    object fd_list_get(PyObject *list, Py_ssize_t index)
     int fd_list_set(object list, Py_ssize_t index, object item) except -1
-    int fd_init_weakmethod(object descriptor) except -1
-    object fd_weakmethod_func_ref(object method)
+    int fd_init_live(object reference_type, object weakmethod_type, object func_ref_descriptor) except -1
+    int fd_live(PyObject *record, PyObject *sender, PyObject **receiver) except -1
+    object fd_live_or_none(object record, object sender)
+    int fd_is_async(PyObject *record) except -1
+    object fd_response_pair(PyObject *receiver, object response)
+    void fd_decref(PyObject *obj)
+    void fd_xdecref(PyObject *obj)
     unsigned int fd_type_version(object obj)
     object fd_fastcall_method(object type, int slot, void *impl)
 
 __all__ = ["NONE_ID", "NO_RECEIVERS", "Signal", "receiver"]
 
 # The shared module's, captured once there (code may patch weakref.ref).
-cdef type _ReferenceType = _signal._ReferenceType
-cdef type _WeakMethod = _signal._WeakMethod
-fd_init_weakmethod(_WeakMethod.__dict__["_func_ref"])
+fd_init_live(
+    _signal._ReferenceType, _signal._WeakMethod, _signal._WeakMethod.__dict__["_func_ref"]
+)
 
 # Keyword names of a send without extra arguments.
 cdef tuple _SIGNAL_SENDER = ("signal", "sender")
 # Argument vectors up to this size live on the C stack.
 cdef enum:
     _STACK_ARGS = 16
+# Receivers of one send up to this many are held on the C stack.
+cdef enum:
+    _STACK_RECEIVERS = 16
 
 cdef object _NONE_ID = NONE_ID
 
 
-cdef inline object _live(tuple record):
-    """The receiver of ``record``, or None if it or its sender has died
-    (the C twin of ``_signal._live``)."""
-    cdef object sender_ref = record[2]
-    if sender_ref is not None:
-        if type(sender_ref) is _ReferenceType:
-            if fd_referent(sender_ref) is None:
-                return None
-        elif sender_ref() is None:
-            return None
-    cdef object ref = record[1]
-    cdef type kind = type(ref)
-    if kind is _ReferenceType:
-        return fd_referent(ref)
-    if kind is _WeakMethod:
-        # What WeakMethod.__call__ does, in C.
-        obj = fd_referent(ref)
-        if obj is None:
-            return None
-        func = fd_referent(fd_weakmethod_func_ref(ref))
-        if func is None:
-            return None
-        return PyMethod_New(func, obj)
-    if isinstance(ref, _ReferenceType):
-        return ref()
-    return ref
+cdef inline object _live(tuple record, sender):
+    """The receiver of ``record`` sent from ``sender``, or None if it or its
+    sender has died (the C twin of ``_signal._live``: fd_live)."""
+    return fd_live_or_none(record, sender)
 
 
 cdef class _SignalCore:
@@ -239,8 +237,8 @@ cdef class _SignalCore:
         """The live receivers for ``sender``: ``(sync_receivers, async_receivers)``."""
         cdef list sync_receivers = []
         cdef list async_receivers = []
-        for record in _records_for(self, sender):
-            live = _live(<tuple>record)
+        for record in _records_for(self, sender, None):
+            live = _live(<tuple>record, sender)
             if live is not None:
                 if (<tuple>record)[3]:
                     async_receivers.append(live)
@@ -255,8 +253,8 @@ cdef class _SignalCore:
             return None
         cdef list sync_pairs = []
         cdef list async_pairs = []
-        for record in _records_for(self, sender):
-            live = _live(<tuple>record)
+        for record in _records_for(self, sender, None):
+            live = _live(<tuple>record, sender)
             if live is not None:
                 (async_pairs if (<tuple>record)[3] else sync_pairs).append((live, record))
         return sync_pairs, async_pairs
@@ -287,7 +285,7 @@ cdef class _SignalCore:
         cdef PyObject **vector = _vector(stack, len(named))
         try:
             _fill(vector, self, sender, named)
-            return self._dispatch(sender, vector, _kwnames(self, named), named, robust)
+            return self._dispatch(sender, vector, _kwnames(self, named), named, robust, None)
         finally:
             if vector != stack:
                 PyMem_Free(vector)
@@ -302,7 +300,11 @@ cdef class _SignalCore:
             count += len(<tuple>caller_kwnames)
         cdef Py_ssize_t sender_at = _sender_position(nargs, caller_kwnames, robust)
         sender = <object>args[sender_at]
-        if not _has_records(self):
+        # Free-threaded builds read the published snapshot once per send:
+        # each read is an atomic reference count on an object all senders
+        # share. (GIL builds read the field where it is needed.)
+        snapshot = _snapshot_of(self) if FD_FREE_THREADED else None
+        if not _has_records(self, snapshot):
             return []
         # A tracer or a muted() block somewhere: the hooks, if one is for this send.
         if fd_load_int(&_hooks_active) and _hooks.applies(self):
@@ -324,7 +326,7 @@ cdef class _SignalCore:
                 if index != sender_at:
                     vector[position] = args[index]
                     position += 1
-            return self._dispatch(sender, vector, kwnames, None, robust)
+            return self._dispatch(sender, vector, kwnames, None, robust, snapshot)
         finally:
             if vector != stack:
                 PyMem_Free(vector)
@@ -351,46 +353,29 @@ cdef class _SignalCore:
             self._last_call_kwnames = (key, nargs, kwnames)
         return kwnames
 
-    cdef list _dispatch(self, sender, PyObject **vector, kwnames, named, bint robust):
+    cdef list _dispatch(
+        self, sender, PyObject **vector, kwnames, named, bint robust, snapshot
+    ):
         """Call the receivers of ``sender``.
 
         ``vector`` holds [spare, signal, sender, *values] for the keyword names
         ``kwnames`` (None: call generically with ``named``). ``named`` is the
         keyword dict, or None: it is then rebuilt from the vector only if a
-        slow path (async receivers) needs it.
+        slow path (async receivers) needs it. ``snapshot``: the one the send
+        read, or None (see _current_snapshot).
         """
-        if not self._uses_stock_live_receivers():
-            # A subclass or a patch (sentry-sdk) wraps _live_receivers: use it.
-            if self._nobody_listens(sender):
-                return []
-            sync_receivers, async_receivers = self._live_receivers(sender)
-        else:
-            # The hot path: no Python calls but the receivers'. Every receiver
-            # is resolved before the first is called, as Django does, so one
-            # that a receiver drops during the send is still called.
-            # (A cached sender nobody listens to gets () here: Django's
-            # NO_RECEIVERS shortcut.)
-            sync_receivers = []
-            async_receivers = None
-            for record in _records_for(self, sender):
-                live = _live(<tuple>record)
-                if live is None:
-                    continue
-                if (<tuple>record)[3]:
-                    if async_receivers is None:
-                        async_receivers = []
-                    async_receivers.append(live)
-                else:
-                    (<list>sync_receivers).append(live)
-        responses = _call_all(self, sync_receivers, sender, vector, kwnames, named, robust)
-        if async_receivers:
-            if named is None:
-                named = _named(vector, kwnames)
-            responses.extend(
-                _signal._async().send_async_receivers(
-                    self, async_receivers, sender, named, robust
-                )
+        if self._uses_stock_live_receivers():
+            # The hot path. (A cached sender nobody listens to gets () here:
+            # Django's NO_RECEIVERS shortcut.)
+            return _send_to_records(
+                self, _records_for(self, sender, snapshot), sender, vector, kwnames, named, robust
             )
+        # A subclass or a patch (sentry-sdk) wraps _live_receivers: use it.
+        if self._nobody_listens(sender):
+            return []
+        sync_receivers, async_receivers = self._live_receivers(sender)
+        responses = _call_all(self, sync_receivers, sender, vector, kwnames, named, robust)
+        _send_async(self, responses, async_receivers, sender, vector, kwnames, named, robust)
         return responses
 
 
@@ -411,11 +396,12 @@ _hooks.register_core(_set_hooks_active)
 # C functions, not methods, as module functions in the pure twin: nothing
 # here is a hook a subclass could override.
 
-cdef inline bint _has_records(_SignalCore signal) except -1:
+cdef inline bint _has_records(_SignalCore signal, snapshot) except -1:
     if FD_FREE_THREADED:
         # A current snapshot answers without a critical section: every
         # change of the records unpublishes it (_changed).
-        snapshot = fd_list_get(signal._published, 0)
+        if snapshot is None:
+            snapshot = fd_list_get(<PyObject *>signal._published, 0)
         if snapshot is not None:
             return bool((<tuple>snapshot)[0])
         with critical_section(signal):
@@ -425,7 +411,9 @@ cdef inline bint _has_records(_SignalCore signal) except -1:
 
 cdef inline object _snapshot_of(_SignalCore signal):
     if FD_FREE_THREADED:
-        return fd_list_get(signal._published, 0)
+        # _published is read borrowed (no shared reference count): it is
+        # made in __cinit__ and never replaced, and the caller holds signal.
+        return fd_list_get(<PyObject *>signal._published, 0)
     return signal._snapshot
 
 
@@ -439,12 +427,15 @@ cdef inline int _publish_snapshot(_SignalCore signal, snapshot) except -1:
 
 cdef inline dict _cache_of(_SignalCore signal):
     if FD_FREE_THREADED:
-        return <dict>fd_list_get(signal._published, 1)
+        return <dict>fd_list_get(<PyObject *>signal._published, 1)
     return signal._cache
 
 
-cdef tuple _current_snapshot(_SignalCore signal):
-    snapshot = _snapshot_of(signal)
+cdef tuple _current_snapshot(_SignalCore signal, snapshot):
+    """``snapshot`` (the one a send read, or None), else the published one,
+    else a new one built under the lock."""
+    if snapshot is None:
+        snapshot = _snapshot_of(signal)
     if snapshot is None:
         with signal.lock:
             snapshot = _snapshot_locked(signal)
@@ -463,26 +454,27 @@ cdef tuple _snapshot_locked(_SignalCore signal):
     return <tuple>snapshot
 
 
-cdef tuple _records_for(_SignalCore signal, sender):
+cdef tuple _records_for(_SignalCore signal, sender, snapshot):
     """The records that may receive a send from ``sender``, in order.
 
     Weak references are not dereferenced here: that happens at call time.
+    ``snapshot``: the one the send read, or None.
     """
     if fd_load_int(&signal._dead):
         with signal.lock:
             signal._clear_dead_receivers()
     if not fd_load_int(&signal._caching):
-        return _filter(_current_snapshot(signal), sender)
+        return _filter(_current_snapshot(signal, snapshot), sender)
     if not FD_FREE_THREADED:
         # The entry of the last sender comes first: sends come in runs for
         # one sender (a queryset's post_init, a loop of saves).
         cached = signal._last_entry
-        if cached is not None and fd_referent((<tuple>cached)[0]) is sender:
+        if cached is not None and fd_refers_to((<tuple>cached)[0], sender):
             return <tuple>(<tuple>cached)[1]
     key = id(sender)
     cache = _cache_of(signal)
     cached = fd_dict_get(cache, key)
-    if cached is not None and fd_referent((<tuple>cached)[0]) is sender:
+    if cached is not None and _is_entry_of(<tuple>cached, sender):
         if not FD_FREE_THREADED:
             signal._last_entry = cached
         return <tuple>(<tuple>cached)[1]
@@ -490,7 +482,7 @@ cdef tuple _records_for(_SignalCore signal, sender):
         sender_ref = _SenderRef(sender, signal._on_sender_death)
     except TypeError:
         # None, object(), ints...: correct without the cache.
-        return _filter(_current_snapshot(signal), sender)
+        return _filter(_current_snapshot(signal, snapshot), sender)
     sender_ref.key = key
     with signal.lock:
         # Computed and stored under the lock, so a concurrent connect
@@ -501,6 +493,15 @@ cdef tuple _records_for(_SignalCore signal, sender):
         if not FD_FREE_THREADED:
             signal._last_entry = entry
     return records
+
+
+cdef inline bint _is_entry_of(tuple entry, sender) except -1:
+    """Whether a sender_receivers_cache entry is ``sender``'s: its weak
+    reference is to ``sender`` (compared without resolving it, fd_refers_to;
+    an entry assigned from outside is resolved)."""
+    if fd_refers_to(entry[0], sender):
+        return True
+    return fd_referent(entry[0]) is sender
 
 
 cdef tuple _filter(tuple snapshot, sender):
@@ -515,15 +516,88 @@ cdef tuple _filter(tuple snapshot, sender):
     ])
 
 
+cdef list _send_to_records(
+    _SignalCore signal, tuple records, sender, PyObject **vector, kwnames, named, bint robust
+):
+    """Call the live receivers of ``records`` (see _dispatch for the rest).
+
+    Every receiver is resolved before the first is called, as Django does,
+    so one that a receiver drops during the send is still called. The
+    resolved receivers are held in a C array, not a list: each is called
+    and then handed to its (receiver, response) pair with the reference the
+    send took, and the records' items are read borrowed (fd_live).
+    """
+    cdef Py_ssize_t count = len(records)
+    if count == 0:
+        return []
+    cdef PyObject *stack[_STACK_RECEIVERS]
+    cdef PyObject **receivers = stack
+    if count > _STACK_RECEIVERS:
+        receivers = <PyObject **>PyMem_Malloc(count * sizeof(PyObject *))
+        if receivers == NULL:
+            raise MemoryError()
+    cdef Py_ssize_t index, found = 0, called = 0
+    cdef PyObject *record
+    cdef PyObject *live
+    cdef list async_receivers = None
+    cdef list responses = []
+    try:
+        for index in range(count):
+            record = PyTuple_GET_ITEM(records, index)
+            if not fd_live(record, <PyObject *>sender, &live):
+                continue
+            receivers[found] = live  # released in finally until handed on
+            found += 1
+            if fd_is_async(record):
+                if async_receivers is None:
+                    async_receivers = []
+                async_receivers.append(<object>live)
+                found -= 1
+                fd_decref(live)
+        while called < found:
+            live = receivers[called]
+            if robust:
+                response = _invoke_robust(live, vector, kwnames, signal, sender, named)
+            else:
+                response = _invoke(live, vector, kwnames, signal, sender, named)
+            receivers[called] = NULL  # the pair takes the reference, even on failure
+            called += 1
+            responses.append(fd_response_pair(live, response))
+    finally:
+        while called < found:
+            fd_xdecref(receivers[called])
+            called += 1
+        if receivers != stack:
+            PyMem_Free(receivers)
+    _send_async(signal, responses, async_receivers, sender, vector, kwnames, named, robust)
+    return responses
+
+
+cdef int _send_async(
+    _SignalCore signal, list responses, async_receivers, sender,
+    PyObject **vector, kwnames, named, bint robust,
+) except -1:
+    """Run the async receivers, if any, adding their responses."""
+    if async_receivers:
+        if named is None:
+            named = _named(vector, kwnames)
+        responses.extend(
+            _signal._async().send_async_receivers(
+                signal, async_receivers, sender, named, robust
+            )
+        )
+    return 0
+
+
 cdef list _call_all(_SignalCore signal, receivers, sender, PyObject **vector, kwnames, named, bint robust):
     """Call ``receivers`` in order with the arguments of ``vector`` (see
     _dispatch); with ``robust``, catch ``Exception``."""
     cdef list responses = []
     for r in receivers:
         if robust:
-            response = _invoke_robust(r, vector, kwnames, signal, sender, named)
+            response = _invoke_robust(<PyObject *>r, vector, kwnames, signal, sender, named)
         else:
-            response = _invoke(r, vector, kwnames, signal, sender, named)
+            response = _invoke(<PyObject *>r, vector, kwnames, signal, sender, named)
         responses.append((r, response))
     return responses
 
@@ -586,17 +660,18 @@ cdef inline void _fill(PyObject **vector, signal, sender, dict named):
         index += 1
 
 
-cdef inline object _invoke(receiver, PyObject **vector, kwnames, signal, sender, dict named):
+cdef inline object _invoke(PyObject *callee, PyObject **vector, kwnames, signal, sender, dict named):
+    # The caller holds a reference to ``callee``.
     if kwnames is None:
-        return receiver(signal=signal, sender=sender, **named)
-    return PyObject_Vectorcall(receiver, vector + 1, PY_VECTORCALL_ARGUMENTS_OFFSET, kwnames)
+        return (<object>callee)(signal=signal, sender=sender, **named)
+    return PyObject_Vectorcall(callee, vector + 1, PY_VECTORCALL_ARGUMENTS_OFFSET, kwnames)
 
 
-cdef object _invoke_robust(receiver, PyObject **vector, kwnames, signal, sender, dict named):
+cdef object _invoke_robust(PyObject *callee, PyObject **vector, kwnames, signal, sender, dict named):
     try:
-        return _invoke(receiver, vector, kwnames, signal, sender, named)
+        return _invoke(callee, vector, kwnames, signal, sender, named)
     except Exception as err:
-        signal._log_robust_failure(receiver, err)
+        signal._log_robust_failure(<object>callee, err)
         return err
 
 

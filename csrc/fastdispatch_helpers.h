@@ -66,43 +66,166 @@ static inline int fd_list_set(PyObject *list, Py_ssize_t i, PyObject *item) {
     return PyList_SetItem(list, i, item);
 }
 
-/* The referent of a weak reference as a new reference, or None if dead. */
-static inline PyObject *fd_referent(PyObject *ref) {
+/* The referent of a weak reference in *obj (a new reference): 1 if alive,
+   0 (*obj NULL) if dead, -1 on error. */
+static inline int fd_get_ref(PyObject *ref, PyObject **obj) {
 #if PY_VERSION_HEX >= 0x030d0000
-    PyObject *obj;
-    if (PyWeakref_GetRef(ref, &obj) < 0) return NULL;
-    if (obj == NULL) { Py_INCREF(Py_None); return Py_None; }
-    return obj;
+    return PyWeakref_GetRef(ref, obj);
 #else
-    PyObject *obj = PyWeakref_GetObject(ref);
-    if (obj == NULL) return NULL;
-    Py_INCREF(obj);
-    return obj;
+    PyObject *referent = PyWeakref_GetObject(ref);
+    *obj = NULL;
+    if (referent == NULL) return -1;
+    if (referent == Py_None) return 0;
+    Py_INCREF(referent);
+    *obj = referent;
+    return 1;
 #endif
 }
 
-/* WeakMethod keeps the weak reference to its function in the __slots__
-   member _func_ref; its offset in the object is read once from the member
-   descriptor, then the slot is read directly (a generic attribute lookup
-   costs more than the rest of the dereference). */
+/* The referent of a weak reference as a new reference, or None if dead. */
+static inline PyObject *fd_referent(PyObject *ref) {
+    PyObject *obj;
+    int alive = fd_get_ref(ref, &obj);
+    if (alive < 0) return NULL;
+    if (!alive) { Py_INCREF(Py_None); return Py_None; }
+    return obj;
+}
+
+/* Whether `ref` is a weak reference to `obj`, an object the caller holds:
+   1 yes, 0 no (another object, dead, or not a weak reference). A pointer
+   comparison: no reference is taken, so free-threaded builds skip the lock
+   that resolving a weak reference takes (keyed by the referent, so two
+   threads sending for one sender would take it in turns). Exact: a weak
+   reference is cleared before its referent is freed, and obj, held by the
+   caller, cannot be freed meanwhile. */
+static inline int fd_refers_to(PyObject *ref, PyObject *obj) {
+    if (!PyWeakref_Check(ref)) return 0;
+#ifdef Py_GIL_DISABLED
+    return _Py_atomic_load_ptr_relaxed(&((PyWeakReference *)ref)->wr_object) == obj;
+#else
+    return ((PyWeakReference *)ref)->wr_object == obj;
+#endif
+}
+
+/* -- fd_live: the C twin of fastdispatch._signal._live ----------------------
+   Set once at import by fd_init_live, read-only after: the shared module's
+   weakref.ReferenceType and WeakMethod (captured there, as code may patch
+   weakref.ref), and the offset of WeakMethod's __slots__ member _func_ref,
+   read from its member descriptor so that the slot is read directly (a
+   generic attribute lookup costs more than the rest of the dereference). */
+static PyObject *fd_reference_type = NULL;
+static PyObject *fd_weakmethod_type = NULL;
 static Py_ssize_t fd_func_ref_offset = -1;
 
-static int fd_init_weakmethod(PyObject *descriptor) {
-    if (Py_TYPE(descriptor) != &PyMemberDescr_Type) {
+static int fd_init_live(PyObject *reference_type, PyObject *weakmethod_type,
+                        PyObject *func_ref_descriptor) {
+    if (Py_TYPE(func_ref_descriptor) != &PyMemberDescr_Type) {
         PyErr_SetString(PyExc_TypeError, "WeakMethod._func_ref is not a slot");
         return -1;
     }
-    fd_func_ref_offset = ((PyMemberDescrObject *)descriptor)->d_member->offset;
+    fd_func_ref_offset = ((PyMemberDescrObject *)func_ref_descriptor)->d_member->offset;
+    Py_INCREF(reference_type);
+    Py_XSETREF(fd_reference_type, reference_type);
+    Py_INCREF(weakmethod_type);
+    Py_XSETREF(fd_weakmethod_type, weakmethod_type);
     return 0;
 }
 
-/* The _func_ref of an exact WeakMethod (a new reference; None if unset). */
-static inline PyObject *fd_weakmethod_func_ref(PyObject *method) {
-    PyObject *ref = *(PyObject **)((char *)method + fd_func_ref_offset);
-    if (ref == NULL) ref = Py_None;
-    Py_INCREF(ref);
-    return ref;
+/* Whether a record's sender reference (not None) is dead: 1 dead, 0 alive,
+   -1 on error. `sender` is the send's sender, which the caller holds: a weak
+   reference to it is alive without being resolved. */
+static inline int fd_sender_dead(PyObject *sender_ref, PyObject *sender) {
+    PyObject *obj;
+    int alive;
+    if (Py_TYPE(sender_ref) == (PyTypeObject *)fd_reference_type) {
+        if (fd_refers_to(sender_ref, sender)) return 0;
+        alive = fd_get_ref(sender_ref, &obj);
+        if (alive < 0) return -1;
+        Py_XDECREF(obj);
+        return !alive;
+    }
+    obj = PyObject_CallNoArgs(sender_ref);
+    if (obj == NULL) return -1;
+    alive = obj != Py_None;
+    Py_DECREF(obj);
+    return !alive;
 }
+
+/* The live receiver of a record (lookup_key, receiver_or_ref, sender_ref,
+   is_async) sent from `sender`: 1 and a new reference in *receiver if it
+   and its sender are alive, 0 (*receiver NULL) if either has died, -1 on
+   error. The record's items are read borrowed: the caller holds the record
+   (through the snapshot), and records are immutable tuples. */
+static int fd_live(PyObject *record, PyObject *sender, PyObject **receiver) {
+    PyObject *sender_ref = PyTuple_GET_ITEM(record, 2);
+    PyObject *ref = PyTuple_GET_ITEM(record, 1);
+    PyTypeObject *kind = Py_TYPE(ref);
+    int alive;
+    *receiver = NULL;
+    if (sender_ref != Py_None) {
+        alive = fd_sender_dead(sender_ref, sender);
+        if (alive != 0) return alive < 0 ? -1 : 0;
+    }
+    if (kind == (PyTypeObject *)fd_reference_type) return fd_get_ref(ref, receiver);
+    if (kind == (PyTypeObject *)fd_weakmethod_type) {
+        /* What WeakMethod.__call__ does, in C. */
+        PyObject *obj, *func;
+        PyObject *func_ref = *(PyObject **)((char *)ref + fd_func_ref_offset);
+        if (func_ref == NULL) {
+            PyErr_SetString(PyExc_AttributeError, "WeakMethod has no _func_ref");
+            return -1;
+        }
+        alive = fd_get_ref(ref, &obj);
+        if (alive <= 0) return alive;
+        alive = fd_get_ref(func_ref, &func);
+        if (alive <= 0) { Py_DECREF(obj); return alive; }
+        *receiver = PyMethod_New(func, obj);
+        Py_DECREF(func);
+        Py_DECREF(obj);
+        return *receiver == NULL ? -1 : 1;
+    }
+    alive = PyObject_IsInstance(ref, fd_reference_type);
+    if (alive < 0) return -1;
+    if (alive) {
+        PyObject *obj = PyObject_CallNoArgs(ref);
+        if (obj == NULL) return -1;
+        if (obj == Py_None) { Py_DECREF(obj); return 0; }
+        *receiver = obj;
+        return 1;
+    }
+    if (ref == Py_None) return 0;
+    Py_INCREF(ref);
+    *receiver = ref;
+    return 1;
+}
+
+/* fd_live's receiver as a new reference, None if dead, NULL on error. */
+static PyObject *fd_live_or_none(PyObject *record, PyObject *sender) {
+    PyObject *receiver;
+    int alive = fd_live(record, sender, &receiver);
+    if (alive < 0) return NULL;
+    if (!alive) { Py_INCREF(Py_None); return Py_None; }
+    return receiver;
+}
+
+/* Whether a record's receiver is async (its is_async item is true). */
+static inline int fd_is_async(PyObject *record) {
+    return PyObject_IsTrue(PyTuple_GET_ITEM(record, 3));
+}
+
+/* (receiver, response) as a new tuple, taking over the caller's reference
+   to `receiver` (released on failure too); NULL on error. */
+static inline PyObject *fd_response_pair(PyObject *receiver, PyObject *response) {
+    PyObject *pair = PyTuple_New(2);
+    if (pair == NULL) { Py_DECREF(receiver); return NULL; }
+    PyTuple_SET_ITEM(pair, 0, receiver);
+    Py_INCREF(response);
+    PyTuple_SET_ITEM(pair, 1, response);
+    return pair;
+}
+
+static inline void fd_decref(PyObject *obj) { Py_DECREF(obj); }
+static inline void fd_xdecref(PyObject *obj) { Py_XDECREF(obj); }
 
 /* The type's version tag, or 0 if it has none. CPython gives a type a new
    tag whenever the type or one of its bases is modified (attribute set). */
