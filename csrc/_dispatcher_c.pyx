@@ -35,9 +35,9 @@ loads and stores it always had):
   list's own lock), so a send takes no critical section. The list itself is
   made with the signal and never replaced, so it is read borrowed. The
   snapshot is immutable once published; a send that finds none rebuilds it
-  under ``signal.lock``. An empty signal is told by its snapshot too. A send reads
-  the snapshot once (each read is an atomic reference count on an object
-  every sender shares) and works from that one to the end.
+  under ``signal.lock``. An empty signal is told by its snapshot too. A
+  send reads the snapshot once (each read is an atomic reference count on
+  an object every sender shares) and works from that one to the end.
 - ``_records_dict`` (``_records``), ``_use_caching``: behind properties, read
   and replaced inside a critical section; the old object is released after
   it. A send reads ``_records_dict`` only when no snapshot is published.
@@ -84,6 +84,7 @@ from cython cimport critical_section
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.dict cimport PyDict_Next
 from cpython.object cimport PyObject
+from cpython.ref cimport Py_XDECREF
 
 cdef extern from "Python.h":
     object PyMethod_New(object func, object self)
@@ -107,8 +108,6 @@ cdef extern from "fastdispatch_helpers.h":
     object fd_live_or_none(object record, object sender)
     int fd_is_async(PyObject *record) except -1
     object fd_response_pair(PyObject *receiver, object response)
-    void fd_decref(PyObject *obj)
-    void fd_xdecref(PyObject *obj)
     unsigned int fd_type_version(object obj)
     object fd_fastcall_method(object type, int slot, void *impl)
 
@@ -397,11 +396,11 @@ _hooks.register_core(_set_hooks_active)
 # here is a hook a subclass could override.
 
 cdef inline bint _has_records(_SignalCore signal, snapshot) except -1:
+    """Whether ``signal`` has records; ``snapshot`` is the one the send read
+    (None on GIL builds, or when none is published)."""
     if FD_FREE_THREADED:
         # A current snapshot answers without a critical section: every
         # change of the records unpublishes it (_changed).
-        if snapshot is None:
-            snapshot = fd_list_get(<PyObject *>signal._published, 0)
         if snapshot is not None:
             return bool((<tuple>snapshot)[0])
         with critical_section(signal):
@@ -553,7 +552,7 @@ cdef list _send_to_records(
                     async_receivers = []
                 async_receivers.append(<object>live)
                 found -= 1
-                fd_decref(live)
+                Py_XDECREF(live)
         while called < found:
             live = receivers[called]
             if robust:
@@ -565,7 +564,7 @@ cdef list _send_to_records(
             responses.append(fd_response_pair(live, response))
     finally:
         while called < found:
-            fd_xdecref(receivers[called])
+            Py_XDECREF(receivers[called])
             called += 1
         if receivers != stack:
             PyMem_Free(receivers)

@@ -224,9 +224,6 @@ static inline PyObject *fd_response_pair(PyObject *receiver, PyObject *response)
     return pair;
 }
 
-static inline void fd_decref(PyObject *obj) { Py_DECREF(obj); }
-static inline void fd_xdecref(PyObject *obj) { Py_XDECREF(obj); }
-
 /* The type's version tag, or 0 if it has none. CPython gives a type a new
    tag whenever the type or one of its bases is modified (attribute set). */
 static inline unsigned int fd_type_version(PyObject *obj) {
